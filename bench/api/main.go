@@ -1,0 +1,179 @@
+// Command api benchmarks berth's ECS API side by side with moto_server: the
+// same aws-sdk-go-v2 ECS client code drives every target through the same
+// scenarios, and the program prints one Markdown table per scenario (or JSON
+// with -json). bench/api/run.sh starts both servers and runs it.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type config struct {
+	Targets       []string `json:"targets"`
+	Scenarios     []string `json:"scenarios"`
+	Concurrency   []int    `json:"concurrency"`
+	Duration      string   `json:"duration_per_cell"`
+	Warmup        string   `json:"warmup_per_cell"`
+	MaxRequests   int      `json:"max_requests_per_cell"`
+	Revisions     int      `json:"revisions"`
+	MotoRevisions int      `json:"moto_revisions"`
+	Families      int      `json:"families"`
+	GoMaxProcs    int      `json:"gomaxprocs"`
+}
+
+type report struct {
+	Started  time.Time `json:"started"`
+	Config   config    `json:"config"`
+	Targets  []*target `json:"targets"`
+	Cells    []*cell   `json:"cells"`
+	Failures []string  `json:"failures,omitempty"`
+}
+
+func main() {
+	var (
+		berthURL    = flag.String("berth", "", "berth endpoint `URL` (http://127.0.0.1:PORT)")
+		motoURL     = flag.String("moto", "", "moto_server endpoint `URL`")
+		targetsF    = flag.String("targets", "berth,moto", "comma-separated targets to measure, in order")
+		scenariosF  = flag.String("scenarios", strings.Join(scenarioNames, ","), "comma-separated scenarios")
+		concF       = flag.String("concurrency", "1,8", "comma-separated numbers of concurrent clients")
+		duration    = flag.Duration("duration", 5*time.Second, "measured duration of each cell")
+		warmup      = flag.Duration("warmup", time.Second, "unrecorded warm-up before each cell")
+		maxRequests = flag.Int("max-requests", 500000, "stop a cell after this many requests (bounds the run)")
+		revisions   = flag.Int("revisions", 10000, "task definition revisions stored by the setup")
+		motoRevs    = flag.Int("moto-revisions", -1, "revisions stored in moto if different from -revisions (reported in the output)")
+		families    = flag.Int("families", 10, "families the setup spreads the revisions over")
+		setupTO     = flag.Duration("setup-timeout", 3*time.Minute, "bound on each target's setup")
+		callTO      = flag.Duration("call-timeout", 30*time.Second, "timeout of one API call")
+		region      = flag.String("region", "us-east-1", "signing region")
+		accessKey   = flag.String("access-key", "AKIDBENCH", "access key ID the requests are signed with")
+		secretKey   = flag.String("secret-key", "benchsecret", "secret access key the requests are signed with")
+		jsonOut     = flag.Bool("json", false, "print the results as JSON instead of Markdown")
+	)
+	flag.Parse()
+
+	urls := map[string]string{"berth": *berthURL, "moto": *motoURL}
+	conc, err := parseInts(*concF)
+	if err != nil {
+		fatal("-concurrency: %v", err)
+	}
+	if *families < 1 || *revisions < *families {
+		fatal("-revisions (%d) must be at least -families (%d)", *revisions, *families)
+	}
+	if *motoRevs < 0 {
+		*motoRevs = *revisions
+	}
+	if *motoRevs < *families {
+		fatal("-moto-revisions (%d) must be at least -families (%d)", *motoRevs, *families)
+	}
+	rep := &report{
+		Started: time.Now().UTC(),
+		Config: config{
+			Targets: splitList(*targetsF), Scenarios: splitList(*scenariosF), Concurrency: conc,
+			Duration: duration.String(), Warmup: warmup.String(), MaxRequests: *maxRequests,
+			Revisions: *revisions, MotoRevisions: *motoRevs, Families: *families,
+			GoMaxProcs: runtime.GOMAXPROCS(0),
+		},
+	}
+	for _, s := range rep.Config.Scenarios {
+		if _, err := scenario(s, &target{}); err != nil {
+			fatal("%v", err)
+		}
+	}
+	maxConc := 1
+	for _, c := range conc {
+		maxConc = max(maxConc, c)
+	}
+	hc := newHTTPClient(maxConc)
+
+	for _, name := range rep.Config.Targets {
+		u, ok := urls[name]
+		if !ok {
+			fatal("unknown target %q (known: berth, moto)", name)
+		}
+		if u == "" {
+			fatal("target %s needs -%s URL", name, name)
+		}
+		t := &target{Name: name, URL: u, Revisions: *revisions,
+			client: newECSClient(hc, u, *region, *accessKey, *secretKey)}
+		if name == "moto" {
+			t.Revisions = *motoRevs
+		}
+		rep.Targets = append(rep.Targets, t)
+		fmt.Fprintf(os.Stderr, "%s (%s): setup, %d revisions in %d families\n", name, u, t.Revisions, *families)
+		if err := setup(t, *families, *setupTO, *callTO); err != nil {
+			msg := fmt.Sprintf("%s: setup failed: %v", name, err)
+			fmt.Fprintln(os.Stderr, "  "+msg)
+			rep.Failures = append(rep.Failures, msg)
+			for _, s := range rep.Config.Scenarios {
+				for _, c := range conc {
+					rep.Cells = append(rep.Cells, &cell{Target: name, Scenario: s, Concurrency: c, Skipped: "setup failed"})
+				}
+			}
+			continue
+		}
+		for _, s := range rep.Config.Scenarios {
+			fn, _ := scenario(s, t)
+			for _, c := range conc {
+				lat, errs, elapsed, capped := run(fn, c, *warmup, *duration, *maxRequests, *callTO)
+				ce := &cell{Target: name, Scenario: s, Concurrency: c}
+				summarize(ce, lat, errs, elapsed, capped)
+				rep.Cells = append(rep.Cells, ce)
+				fmt.Fprintf(os.Stderr, "  %s %-22s c=%d  %9.1f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d\n",
+					name, s, c, ce.ReqPerSec, ce.P50ms, ce.P99ms, ce.Errors)
+				for k, n := range ce.ErrorKinds {
+					fmt.Fprintf(os.Stderr, "    error ×%d: %s\n", n, k)
+				}
+			}
+		}
+	}
+
+	if *jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			fatal("%v", err)
+		}
+	} else {
+		writeMarkdown(os.Stdout, rep)
+	}
+	if len(rep.Failures) > 0 {
+		os.Exit(1)
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad number %q", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("empty list")
+	}
+	return out, nil
+}
+
+func fatal(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench/api: "+format+"\n", args...)
+	os.Exit(2)
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// writeMarkdown prints one table per scenario (rows target × concurrency) and
+// a berth/moto throughput ratio line under each.
+func writeMarkdown(w io.Writer, rep *report) {
+	c := rep.Config
+	fmt.Fprintf(w, "Run %s — %s measured per cell after %s warm-up (at most %d requests per cell), GOMAXPROCS %d.\n\n",
+		rep.Started.Format("2006-01-02 15:04 UTC"), c.Duration, c.Warmup, c.MaxRequests, c.GoMaxProcs)
+	fmt.Fprintln(w, "| target | revisions stored | setup: register rate | ListTaskDefinitions first page |")
+	fmt.Fprintln(w, "|---|---:|---:|---|")
+	for _, t := range rep.Targets {
+		page := fmt.Sprintf("%d ARNs", t.ListPageItems)
+		if t.ListNextToken {
+			page += " + nextToken"
+		} else {
+			page += ", no nextToken"
+		}
+		stored := fmt.Sprintf("%d", t.Stored)
+		if t.Stored != t.Revisions {
+			stored += fmt.Sprintf(" (of %d requested)", t.Revisions)
+		}
+		setupNote := fmt.Sprintf("%.0f/s (%.1f s)", t.SetupRate, t.SetupSeconds)
+		if t.SetupErrors > 0 {
+			setupNote += fmt.Sprintf(", %d errors", t.SetupErrors)
+		}
+		if t.SetupTimedOut {
+			setupNote += ", timed out"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", t.Name, stored, setupNote, page)
+	}
+	fmt.Fprintln(w)
+
+	for _, s := range c.Scenarios {
+		fmt.Fprintf(w, "### %s\n\n", s)
+		fmt.Fprintln(w, "| target | clients | req/s | p50 ms | p99 ms | errors |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+		for _, ce := range rep.Cells {
+			if ce.Scenario != s {
+				continue
+			}
+			if ce.Skipped != "" {
+				fmt.Fprintf(w, "| %s | %d | – | – | – | %s |\n", ce.Target, ce.Concurrency, ce.Skipped)
+				continue
+			}
+			capped := ""
+			if ce.Capped {
+				capped = " (capped)"
+			}
+			fmt.Fprintf(w, "| %s | %d | %s%s | %.3f | %.3f | %d |\n",
+				ce.Target, ce.Concurrency, fmtRate(ce.ReqPerSec), capped, ce.P50ms, ce.P99ms, ce.Errors)
+		}
+		fmt.Fprintln(w)
+		if r := ratioLine(rep, s); r != "" {
+			fmt.Fprintln(w, r)
+			fmt.Fprintln(w)
+		}
+		var errLines []string
+		for _, ce := range rep.Cells {
+			if ce.Scenario != s {
+				continue
+			}
+			for k, n := range ce.ErrorKinds {
+				errLines = append(errLines, fmt.Sprintf("- %s, %d clients: %d × `%s`", ce.Target, ce.Concurrency, n, k))
+			}
+		}
+		slices.Sort(errLines)
+		if len(errLines) > 0 {
+			fmt.Fprintln(w, "Errors:")
+			fmt.Fprintln(w)
+			fmt.Fprintln(w, strings.Join(errLines, "\n"))
+			fmt.Fprintln(w)
+		}
+	}
+	for _, f := range rep.Failures {
+		fmt.Fprintf(w, "**%s**\n\n", f)
+	}
+}
+
+// ratioLine is "berth/moto throughput: 1 client 52.3×, 8 clients 40.1×".
+func ratioLine(rep *report, scenario string) string {
+	get := func(target string, conc int) *cell {
+		for _, ce := range rep.Cells {
+			if ce.Target == target && ce.Scenario == scenario && ce.Concurrency == conc && ce.Skipped == "" {
+				return ce
+			}
+		}
+		return nil
+	}
+	var parts []string
+	for _, conc := range rep.Config.Concurrency {
+		b, m := get("berth", conc), get("moto", conc)
+		if b == nil || m == nil {
+			continue
+		}
+		unit := "clients"
+		if conc == 1 {
+			unit = "client"
+		}
+		r := "n/a (moto 0 req/s)"
+		if m.ReqPerSec > 0 {
+			r = fmt.Sprintf("%.1f×", b.ReqPerSec/m.ReqPerSec)
+		}
+		parts = append(parts, fmt.Sprintf("%d %s %s", conc, unit, r))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "berth/moto throughput: " + strings.Join(parts, ", ")
+}
+
+func fmtRate(r float64) string {
+	if r >= 100 {
+		return fmt.Sprintf("%.0f", r)
+	}
+	return fmt.Sprintf("%.1f", r)
+}

@@ -1,0 +1,114 @@
+// Package api implements the Amazon ECS operations on top of the store: it
+// turns validated ecsapi requests into store transactions and store records
+// into ecsapi responses. The wire protocol is awsjson's; the types and the
+// model's own validation are ecsapi's; the semantics (ECS's defaults, error
+// types and messages) are here, one file per resource.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/berth-dev/berth/internal/arn"
+	"github.com/berth-dev/berth/internal/awsjson"
+	"github.com/berth-dev/berth/internal/ecsapi"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// Config is what the ECS API needs to know about the deployment.
+type Config struct {
+	Region    string
+	AccountID string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// ECS serves the ECS API. Operations not implemented yet fall through to
+// ecsapi.Unimplemented, which names them in a ClientException.
+type ECS struct {
+	ecsapi.Unimplemented
+	st    store.Store
+	names arn.Namer
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+var _ ecsapi.API = (*ECS)(nil)
+
+// New returns the ECS API backed by st.
+func New(st store.Store, cfg Config) *ECS {
+	e := &ECS{st: st, names: arn.Namer{Region: cfg.Region, Account: cfg.AccountID}, now: cfg.Now, log: cfg.Log}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	return e
+}
+
+// Service returns the awsjson registration of the ECS API.
+func (e *ECS) Service() awsjson.Service {
+	return awsjson.Service{
+		TargetPrefix: ecsapi.TargetPrefix,
+		Name:         "Amazon ECS",
+		Dispatch: func(ctx context.Context, op string, body []byte) (any, error) {
+			return ecsapi.Dispatch(ctx, e, op, body)
+		},
+	}
+}
+
+// maxTxnAttempts bounds optimistic-concurrency retries of one operation.
+const maxTxnAttempts = 64
+
+// errRetry tells update loops that a compare-and-swap lost a race.
+var errRetry = store.ErrConflict
+
+// retry runs attempt until it does not fail with store.ErrConflict.
+func retry(ctx context.Context, attempt func() error) error {
+	for i := 0; ; i++ {
+		err := attempt()
+		if !errors.Is(err, store.ErrConflict) || i == maxTxnAttempts {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+func (e *ECS) getJSON(ctx context.Context, key string, v any) (int64, error) {
+	kv, err := e.st.Get(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	if err := json.Unmarshal(kv.Value, v); err != nil {
+		return 0, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return kv.ModRev, nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode record: %v", err))
+	}
+	return b
+}
+
+func (e *ECS) callerARN(ctx context.Context) string {
+	return e.names.Root()
+}
+
+func invalidParam(format string, args ...any) error {
+	return ecsapi.Errorf(ecsapi.CodeInvalidParameterException, format, args...)
+}
+
+func clientErr(format string, args ...any) error {
+	return ecsapi.Errorf(ecsapi.CodeClientException, format, args...)
+}

@@ -1,0 +1,119 @@
+// Package server wires the berth control plane: it opens the store, builds
+// the API services, authenticates requests with SigV4 and serves them over
+// HTTP until its context ends.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/awsjson"
+	"github.com/berth-dev/berth/internal/sigv4"
+	"github.com/berth-dev/berth/internal/store/boltstore"
+)
+
+// Config configures a control plane.
+type Config struct {
+	Listen    string // host:port of the API endpoint
+	DataDir   string // holds berth.db
+	AccountID string
+	Region    string
+	// Credentials maps access key ids to secrets. Requests signed with any
+	// other key are refused unless Relaxed.
+	Credentials map[string]string
+	// Relaxed accepts any well-formed signature without checking it. Only
+	// `berth up` bound to loopback sets it.
+	Relaxed bool
+	Log     *slog.Logger
+	// Ready, when set, is called with the bound address once the server
+	// accepts connections.
+	Ready func(addr string)
+}
+
+// Run serves the API until ctx is done, then shuts down gracefully.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if !cfg.Relaxed && len(cfg.Credentials) == 0 {
+		return errors.New("no API credentials configured: pass --credentials FILE (AWS shared-credentials format) so clients can sign requests")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	st, err := boltstore.Open(filepath.Join(cfg.DataDir, "berth.db"), boltstore.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	ecs := api.New(st, api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Log: log})
+	handler := &awsjson.Server{
+		Services: []awsjson.Service{ecs.Service()},
+		Auth:     &authenticator{v: &sigv4.Verifier{Lookup: lookup(cfg.Credentials), Relaxed: cfg.Relaxed}},
+		Log:      log,
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("berth API listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "region", cfg.Region, "account", cfg.AccountID)
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func lookup(creds map[string]string) func(string) (string, bool) {
+	return func(id string) (string, bool) {
+		s, ok := creds[id]
+		return s, ok
+	}
+}
+
+// authenticator adapts the SigV4 verifier to awsjson, turning its errors
+// into wire errors.
+type authenticator struct{ v *sigv4.Verifier }
+
+func (a *authenticator) Authenticate(r *http.Request, body []byte) (awsjson.Caller, error) {
+	id, err := a.v.Verify(r, body)
+	if err != nil {
+		var se *sigv4.Error
+		if errors.As(err, &se) {
+			return awsjson.Caller{}, &awsjson.Error{Code: se.Code, Message: se.Message, Status: authStatus(se.Code)}
+		}
+		return awsjson.Caller{}, err
+	}
+	return awsjson.Caller{AccessKeyID: id.AccessKeyID, Region: id.Region, Service: id.Service}, nil
+}
+
+// authStatus is the HTTP status AWS sends with each authentication error.
+func authStatus(code string) int {
+	switch code {
+	case "IncompleteSignatureException":
+		return http.StatusBadRequest
+	}
+	return http.StatusForbidden
+}
