@@ -17,9 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/berth-dev/berth/internal/sdkclient"
 )
 
 // Test credentials written to every server's credentials file.
@@ -150,12 +149,7 @@ func (s *server) ecs(t *testing.T) *ecs.Client {
 }
 
 func (s *server) ecsWith(t *testing.T, keyID, secret string) *ecs.Client {
-	return ecs.New(ecs.Options{
-		Region:           testRegion,
-		BaseEndpoint:     aws.String(s.URL),
-		Credentials:      credentials.NewStaticCredentialsProvider(keyID, secret, ""),
-		RetryMaxAttempts: 1,
-	})
+	return sdkclient.ECS(nil, s.URL, testRegion, keyID, secret)
 }
 
 // cliEnv is the environment for AWS CLI runs against s: the test key, no

@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/berth-dev/berth/internal/sdkclient"
 )
 
 // newHTTPClient returns the one HTTP client shared by every ECS client of the
@@ -30,16 +30,8 @@ func newHTTPClient(maxConns int) *http.Client {
 
 // newECSClient builds the ECS client used against every target: static
 // credentials, the target's URL as BaseEndpoint, one attempt per call (a
-// failed call is counted as an error, never retried).
+// failed call is counted as an error, never retried), and the request-body
+// fix of internal/sdkclient.
 func newECSClient(hc *http.Client, endpoint, region, accessKey, secretKey string) *ecs.Client {
-	cfg := aws.Config{
-		Region:           region,
-		Credentials:      credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""),
-		HTTPClient:       hc,
-		RetryMaxAttempts: 1,
-	}
-	return ecs.NewFromConfig(cfg, func(o *ecs.Options) {
-		o.BaseEndpoint = aws.String(endpoint)
-		o.RetryMaxAttempts = 1
-	})
+	return sdkclient.ECS(hc, endpoint, region, accessKey, secretKey)
 }

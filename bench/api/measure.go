@@ -57,7 +57,7 @@ func describeError(err error) string {
 	if errors.As(err, &ae) {
 		return oneLine(fmt.Sprintf("%s: %s", ae.ErrorCode(), ae.ErrorMessage()), 200)
 	}
-	return oneLine(err.Error(), 200)
+	return oneLine(err.Error(), 400)
 }
 
 func oneLine(s string, max int) string {

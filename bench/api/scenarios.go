@@ -18,6 +18,9 @@ const (
 	clusterName    = "bench-cluster"
 	listFamilyFmt  = "bench-list-%02d"
 	registerFamily = "bench-register"
+	// registerFamilies is how many families RegisterTaskDefinitionManyFamilies
+	// rotates over.
+	registerFamilies = 8
 )
 
 // scenarioNames in the order they are measured. RegisterTaskDefinition is
@@ -27,6 +30,7 @@ var scenarioNames = []string{
 	"DescribeTaskDefinition",
 	"ListTaskDefinitions",
 	"RegisterTaskDefinition",
+	"RegisterTaskDefinitionManyFamilies",
 }
 
 // target is one server under test and what its setup left in it.
@@ -232,6 +236,25 @@ func scenario(name string, t *target) (op, error) {
 		in := registerInput(registerFamily)
 		return func(ctx context.Context) error {
 			out, err := c.RegisterTaskDefinition(ctx, in)
+			if err != nil {
+				return err
+			}
+			if out.TaskDefinition == nil || out.TaskDefinition.Revision < 1 {
+				return errors.New("RegisterTaskDefinition returned no revision")
+			}
+			return nil
+		}, nil
+	case "RegisterTaskDefinitionManyFamilies":
+		// Calls rotate over registerFamilies families, so concurrent
+		// clients mostly write different families: the common case of
+		// several pipelines deploying at once.
+		ins := make([]*ecs.RegisterTaskDefinitionInput, registerFamilies)
+		for i := range ins {
+			ins[i] = registerInput(fmt.Sprintf("%s-%d", registerFamily, i))
+		}
+		var next atomic.Uint64
+		return func(ctx context.Context) error {
+			out, err := c.RegisterTaskDefinition(ctx, ins[next.Add(1)%registerFamilies])
 			if err != nil {
 				return err
 			}

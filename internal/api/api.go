@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/arn"
@@ -36,6 +38,7 @@ type ECS struct {
 	names arn.Namer
 	now   func() time.Time
 	log   *slog.Logger
+	locks stripes
 }
 
 var _ ecsapi.API = (*ECS)(nil)
@@ -61,6 +64,20 @@ func (e *ECS) Service() awsjson.Service {
 			return ecsapi.Dispatch(ctx, e, op, body)
 		},
 	}
+}
+
+// stripes serialises this process's writers of one record (a task
+// definition family) so they queue instead of failing compare-and-swap
+// against each other and retrying. CAS still guards every write: the locks
+// only remove contention, they are not needed for correctness.
+type stripes [256]sync.Mutex
+
+func (s *stripes) lock(key string) (unlock func()) {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	m := &s[h.Sum32()%uint32(len(s))]
+	m.Lock()
+	return m.Unlock
 }
 
 // maxTxnAttempts bounds optimistic-concurrency retries of one operation.

@@ -69,6 +69,7 @@ func (e *ECS) RegisterTaskDefinition(ctx context.Context, in *ecsapi.RegisterTas
 		return nil, err
 	}
 	var rec taskDefRecord
+	defer e.locks.lock(familyKey(in.Family))()
 	err := retry(ctx, func() error {
 		var fam familyRecord
 		famRev, err := e.getJSON(ctx, familyKey(in.Family), &fam)
@@ -205,6 +206,9 @@ func (e *ECS) ListTaskDefinitionFamilies(ctx context.Context, in *ecsapi.ListTas
 // keeping the index and the family's active count in step.
 func (e *ECS) setTaskDefStatus(ctx context.Context, ref, status string, allowed ...string) (*taskDefRecord, error) {
 	var out taskDefRecord
+	if family, _, err := arn.TaskDefinitionRef(ref); err == nil {
+		defer e.locks.lock(familyKey(family))()
+	}
 	err := retry(ctx, func() error {
 		family, rev, err := arn.TaskDefinitionRef(ref)
 		if err != nil || rev == 0 {
