@@ -1,6 +1,6 @@
 // Command api benchmarks berth's ECS API side by side with moto_server: the
-// same aws-sdk-go-v2 ECS client code drives every target through the same
-// scenarios, and the program prints one Markdown table per scenario (or JSON
+// same client code (signed HTTP, and the aws-sdk-go-v2 ECS client) drives
+// every target through the same scenarios, and the program prints one Markdown table per scenario (or JSON
 // with -json). bench/api/run.sh starts both servers and runs it.
 package main
 
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 type config struct {
 	Targets       []string `json:"targets"`
 	Scenarios     []string `json:"scenarios"`
+	Clients       []string `json:"clients"`
 	Concurrency   []int    `json:"concurrency"`
 	Duration      string   `json:"duration_per_cell"`
 	Warmup        string   `json:"warmup_per_cell"`
@@ -43,6 +45,7 @@ func main() {
 		targetsF    = flag.String("targets", "berth,moto", "comma-separated targets to measure, in order")
 		scenariosF  = flag.String("scenarios", strings.Join(scenarioNames, ","), "comma-separated scenarios")
 		concF       = flag.String("concurrency", "1,8", "comma-separated numbers of concurrent clients")
+		clientsF    = flag.String("clients", "raw,sdk", "client code to drive the calls with: raw (signed HTTP, the aws-sdk-go-v2 signer) and/or sdk (the aws-sdk-go-v2 ECS client)")
 		duration    = flag.Duration("duration", 5*time.Second, "measured duration of each cell")
 		warmup      = flag.Duration("warmup", time.Second, "unrecorded warm-up before each cell")
 		maxRequests = flag.Int("max-requests", 500000, "stop a cell after this many requests (bounds the run)")
@@ -57,6 +60,12 @@ func main() {
 		jsonOut     = flag.Bool("json", false, "print the results as JSON instead of Markdown")
 	)
 	flag.Parse()
+	// The client's own collector competes with the server for the same
+	// cores; run it as rarely as berth runs its own (cmd/berth) unless GOGC
+	// says otherwise. moto and berth are driven by this same process.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 
 	urls := map[string]string{"berth": *berthURL, "moto": *motoURL}
 	conc, err := parseInts(*concF)
@@ -75,7 +84,7 @@ func main() {
 	rep := &report{
 		Started: time.Now().UTC(),
 		Config: config{
-			Targets: splitList(*targetsF), Scenarios: splitList(*scenariosF), Concurrency: conc,
+			Targets: splitList(*targetsF), Scenarios: splitList(*scenariosF), Clients: splitList(*clientsF), Concurrency: conc,
 			Duration: duration.String(), Warmup: warmup.String(), MaxRequests: *maxRequests,
 			Revisions: *revisions, MotoRevisions: *motoRevs, Families: *families,
 			GoMaxProcs: runtime.GOMAXPROCS(0),
@@ -84,6 +93,11 @@ func main() {
 	for _, s := range rep.Config.Scenarios {
 		if _, err := scenario(s, &target{}); err != nil {
 			fatal("%v", err)
+		}
+	}
+	for _, cl := range rep.Config.Clients {
+		if cl != "raw" && cl != "sdk" {
+			fatal("unknown client %q (known: raw, sdk)", cl)
 		}
 	}
 	maxConc := 1
@@ -112,23 +126,31 @@ func main() {
 			fmt.Fprintln(os.Stderr, "  "+msg)
 			rep.Failures = append(rep.Failures, msg)
 			for _, s := range rep.Config.Scenarios {
-				for _, c := range conc {
-					rep.Cells = append(rep.Cells, &cell{Target: name, Scenario: s, Concurrency: c, Skipped: "setup failed"})
+				for _, cl := range rep.Config.Clients {
+					for _, c := range conc {
+						rep.Cells = append(rep.Cells, &cell{Target: name, Scenario: s, Client: cl, Concurrency: c, Skipped: "setup failed"})
+					}
 				}
 			}
 			continue
 		}
+		raw := newRawClient(hc, u, *region, *accessKey, *secretKey)
 		for _, s := range rep.Config.Scenarios {
-			fn, _ := scenario(s, t)
-			for _, c := range conc {
-				lat, errs, elapsed, capped := run(fn, c, *warmup, *duration, *maxRequests, *callTO)
-				ce := &cell{Target: name, Scenario: s, Concurrency: c}
-				summarize(ce, lat, errs, elapsed, capped)
-				rep.Cells = append(rep.Cells, ce)
-				fmt.Fprintf(os.Stderr, "  %s %-22s c=%d  %9.1f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d\n",
-					name, s, c, ce.ReqPerSec, ce.P50ms, ce.P99ms, ce.Errors)
-				for k, n := range ce.ErrorKinds {
-					fmt.Fprintf(os.Stderr, "    error ×%d: %s\n", n, k)
+			for _, cl := range rep.Config.Clients {
+				fn, _ := scenario(s, t)
+				if cl == "raw" {
+					fn, _ = rawScenario(s, t, raw)
+				}
+				for _, c := range conc {
+					lat, errs, elapsed, capped := run(fn, c, *warmup, *duration, *maxRequests, *callTO)
+					ce := &cell{Target: name, Scenario: s, Client: cl, Concurrency: c}
+					summarize(ce, lat, errs, elapsed, capped)
+					rep.Cells = append(rep.Cells, ce)
+					fmt.Fprintf(os.Stderr, "  %s %-34s %s c=%d  %9.1f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d\n",
+						name, s, cl, c, ce.ReqPerSec, ce.P50ms, ce.P99ms, ce.Errors)
+					for k, n := range ce.ErrorKinds {
+						fmt.Fprintf(os.Stderr, "    error ×%d: %s\n", n, k)
+					}
 				}
 			}
 		}

@@ -17,10 +17,11 @@ import (
 // op is one API call of a scenario.
 type op func(ctx context.Context) error
 
-// cell is the measurement of one target × scenario × concurrency.
+// cell is the measurement of one target × scenario × client × concurrency.
 type cell struct {
 	Target      string         `json:"target"`
 	Scenario    string         `json:"scenario"`
+	Client      string         `json:"client"` // raw (signed HTTP) or sdk (aws-sdk-go-v2)
 	Concurrency int            `json:"concurrency"`
 	Requests    int            `json:"requests"`
 	Errors      int            `json:"errors"`

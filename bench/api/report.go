@@ -39,22 +39,22 @@ func writeMarkdown(w io.Writer, rep *report) {
 
 	for _, s := range c.Scenarios {
 		fmt.Fprintf(w, "### %s\n\n", s)
-		fmt.Fprintln(w, "| target | clients | req/s | p50 ms | p99 ms | errors |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(w, "| target | client code | clients | req/s | p50 ms | p99 ms | errors |")
+		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
 		for _, ce := range rep.Cells {
 			if ce.Scenario != s {
 				continue
 			}
 			if ce.Skipped != "" {
-				fmt.Fprintf(w, "| %s | %d | – | – | – | %s |\n", ce.Target, ce.Concurrency, ce.Skipped)
+				fmt.Fprintf(w, "| %s | %s | %d | – | – | – | %s |\n", ce.Target, ce.Client, ce.Concurrency, ce.Skipped)
 				continue
 			}
 			capped := ""
 			if ce.Capped {
 				capped = " (capped)"
 			}
-			fmt.Fprintf(w, "| %s | %d | %s%s | %.3f | %.3f | %d |\n",
-				ce.Target, ce.Concurrency, fmtRate(ce.ReqPerSec), capped, ce.P50ms, ce.P99ms, ce.Errors)
+			fmt.Fprintf(w, "| %s | %s | %d | %s%s | %.3f | %.3f | %d |\n",
+				ce.Target, ce.Client, ce.Concurrency, fmtRate(ce.ReqPerSec), capped, ce.P50ms, ce.P99ms, ce.Errors)
 		}
 		fmt.Fprintln(w)
 		if r := ratioLine(rep, s); r != "" {
@@ -67,7 +67,7 @@ func writeMarkdown(w io.Writer, rep *report) {
 				continue
 			}
 			for k, n := range ce.ErrorKinds {
-				errLines = append(errLines, fmt.Sprintf("- %s, %d clients: %d × `%s`", ce.Target, ce.Concurrency, n, k))
+				errLines = append(errLines, fmt.Sprintf("- %s, %s, %d clients: %d × `%s`", ce.Target, ce.Client, ce.Concurrency, n, k))
 			}
 		}
 		slices.Sort(errLines)
@@ -83,11 +83,24 @@ func writeMarkdown(w io.Writer, rep *report) {
 	}
 }
 
-// ratioLine is "berth/moto throughput: 1 client 52.3×, 8 clients 40.1×".
+// ratioLine is "berth/moto throughput: raw 1 client 52.3×, 8 clients 40.1×; sdk …".
 func ratioLine(rep *report, scenario string) string {
+	var lines []string
+	for _, cl := range rep.Config.Clients {
+		if l := ratioOf(rep, scenario, cl); l != "" {
+			lines = append(lines, cl+" "+l)
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "berth/moto throughput: " + strings.Join(lines, "; ")
+}
+
+func ratioOf(rep *report, scenario, client string) string {
 	get := func(target string, conc int) *cell {
 		for _, ce := range rep.Cells {
-			if ce.Target == target && ce.Scenario == scenario && ce.Concurrency == conc && ce.Skipped == "" {
+			if ce.Target == target && ce.Scenario == scenario && ce.Client == client && ce.Concurrency == conc && ce.Skipped == "" {
 				return ce
 			}
 		}
@@ -109,10 +122,7 @@ func ratioLine(rep *report, scenario string) string {
 		}
 		parts = append(parts, fmt.Sprintf("%d %s %s", conc, unit, r))
 	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return "berth/moto throughput: " + strings.Join(parts, ", ")
+	return strings.Join(parts, ", ")
 }
 
 func fmtRate(r float64) string {

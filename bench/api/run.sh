@@ -87,5 +87,19 @@ log "berth on 127.0.0.1:$BERTH_PORT (pid $BERTH_PID), moto_server on 127.0.0.1:$
 
 # Bounded: each target's setup is bounded by -setup-timeout, each cell by
 # -duration/-max-requests, and the whole program by this timeout.
-timeout "${BENCH_TIMEOUT:-540}" "$TMP/benchapi" \
-	-berth "http://127.0.0.1:$BERTH_PORT" -moto "http://127.0.0.1:$MOTO_PORT" "$@"
+rc=0
+timeout "${BENCH_TIMEOUT:-900}" "$TMP/benchapi" \
+	-berth "http://127.0.0.1:$BERTH_PORT" -moto "http://127.0.0.1:$MOTO_PORT" "$@" || rc=$?
+
+# The physical floor of a durable write on this disk: one bbolt commit
+# (two fdatasyncs) at a time, and with writers sharing commits. A serial
+# client can never register faster than the first figure.
+log "measuring the store's durable commit floor (internal/store/boltstore benchmarks)"
+echo "### Durable commit floor (same machine, bbolt in $TMP)"
+echo
+echo '| benchmark | ms per commit | commits/s |'
+echo '|---|---:|---:|'
+TMPDIR="$TMP" timeout 300 go test -run '^$' -bench 'Txn(Serial|Parallel)$' -benchtime 2000x ./internal/store/boltstore/ |
+	awk '/^BenchmarkTxn/ { printf "| %s | %.3f | %.0f |\n", $1, $3/1e6, 1e9/$3 }'
+echo
+exit "$rc"

@@ -17,11 +17,25 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/sigv4"
 )
+
+// defaultGCPercent replaces Go's default of 100 unless GOGC is set. berth's
+// live heap is small (records live in the store's mmap, not the heap), so at
+// 100 the collector runs many times a second under API load and its pauses
+// and stolen CPU are the latency tail; at 400 the heap stays in the tens of
+// MiB and the p99 of a read call at one client drops by half (bench/api).
+const defaultGCPercent = 400
+
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
+}
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -46,6 +60,7 @@ func main() {
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	slog.SetDefault(log)
+	tuneGC()
 
 	var err error
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
