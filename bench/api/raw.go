@@ -136,28 +136,21 @@ func rawScenario(name string, t *target, c *rawClient) (op, error) {
 			return nil
 		}, nil
 	case "RegisterTaskDefinition", "RegisterTaskDefinitionManyFamilies":
-		n := 1
-		if name == "RegisterTaskDefinitionManyFamilies" {
-			n = registerFamilies
-		}
-		calls := make([]rawCall, n)
-		for i := range calls {
-			family := registerFamily
-			if n > 1 {
-				family = fmt.Sprintf("%s-%d", registerFamily, i)
-			}
-			calls[i] = prepare("RegisterTaskDefinition", registerJSON(family))
+		families := registerFamilyNames(name)
+		calls := make([]rawCall, len(families))
+		for i, f := range families {
+			calls[i] = prepare("RegisterTaskDefinition", registerJSON(f))
 		}
 		var next atomic.Uint64
 		return func(ctx context.Context) error {
 			var out tdOut
-			if err := c.do(ctx, calls[next.Add(1)%uint64(n)], &out); err != nil {
+			if err := c.do(ctx, calls[next.Add(1)%uint64(len(calls))], &out); err != nil {
 				return err
 			}
-			if out.TaskDefinition == nil || out.TaskDefinition.Revision < 1 {
-				return errors.New("RegisterTaskDefinition returned no revision")
+			if out.TaskDefinition == nil {
+				return checkRevision(0)
 			}
-			return nil
+			return checkRevision(int32(out.TaskDefinition.Revision))
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown scenario %q (known: %v)", name, scenarioNames)

@@ -232,37 +232,45 @@ func scenario(name string, t *target) (op, error) {
 			}
 			return nil
 		}, nil
-	case "RegisterTaskDefinition":
-		in := registerInput(registerFamily)
-		return func(ctx context.Context) error {
-			out, err := c.RegisterTaskDefinition(ctx, in)
-			if err != nil {
-				return err
-			}
-			if out.TaskDefinition == nil || out.TaskDefinition.Revision < 1 {
-				return errors.New("RegisterTaskDefinition returned no revision")
-			}
-			return nil
-		}, nil
-	case "RegisterTaskDefinitionManyFamilies":
-		// Calls rotate over registerFamilies families, so concurrent
-		// clients mostly write different families: the common case of
-		// several pipelines deploying at once.
-		ins := make([]*ecs.RegisterTaskDefinitionInput, registerFamilies)
-		for i := range ins {
-			ins[i] = registerInput(fmt.Sprintf("%s-%d", registerFamily, i))
+	case "RegisterTaskDefinition", "RegisterTaskDefinitionManyFamilies":
+		families := registerFamilyNames(name)
+		ins := make([]*ecs.RegisterTaskDefinitionInput, len(families))
+		for i, f := range families {
+			ins[i] = registerInput(f)
 		}
 		var next atomic.Uint64
 		return func(ctx context.Context) error {
-			out, err := c.RegisterTaskDefinition(ctx, ins[next.Add(1)%registerFamilies])
+			out, err := c.RegisterTaskDefinition(ctx, ins[next.Add(1)%uint64(len(ins))])
 			if err != nil {
 				return err
 			}
-			if out.TaskDefinition == nil || out.TaskDefinition.Revision < 1 {
-				return errors.New("RegisterTaskDefinition returned no revision")
+			var rev int32
+			if out.TaskDefinition != nil {
+				rev = out.TaskDefinition.Revision
 			}
-			return nil
+			return checkRevision(rev)
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown scenario %q (known: %v)", name, scenarioNames)
+}
+
+// registerFamilyNames lists the families a registration scenario writes:
+// one, or registerFamilies that calls rotate over so concurrent clients
+// mostly write different families (several pipelines deploying at once).
+func registerFamilyNames(scenario string) []string {
+	if scenario != "RegisterTaskDefinitionManyFamilies" {
+		return []string{registerFamily}
+	}
+	names := make([]string, registerFamilies)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%d", registerFamily, i)
+	}
+	return names
+}
+
+func checkRevision(rev int32) error {
+	if rev < 1 {
+		return errors.New("RegisterTaskDefinition returned no revision")
+	}
+	return nil
 }
