@@ -39,6 +39,7 @@ type ECS struct {
 	now   func() time.Time
 	log   *slog.Logger
 	locks stripes
+	reg   registrar
 }
 
 var _ ecsapi.API = (*ECS)(nil)
@@ -67,8 +68,8 @@ func (e *ECS) Service() awsjson.Service {
 }
 
 // stripes serialises this process's writers of one record (a task
-// definition family) so they queue instead of failing compare-and-swap
-// against each other and retrying. CAS still guards every write: the locks
+// definition family's status changes) so they queue instead of failing
+// compare-and-swap against each other and retrying. CAS still guards every write: the locks
 // only remove contention, they are not needed for correctness.
 type stripes [256]sync.Mutex
 

@@ -63,33 +63,13 @@ type familyRecord struct {
 
 // RegisterTaskDefinition validates and stores a new revision of a family.
 // Revisions are allocated with compare-and-swap on the family record, so
-// concurrent registrations get distinct, gap-free revisions.
+// concurrent registrations get distinct, gap-free revisions; concurrent
+// registrations of one family share a transaction (regqueue.go).
 func (e *ECS) RegisterTaskDefinition(ctx context.Context, in *ecsapi.RegisterTaskDefinitionRequest) (*ecsapi.RegisterTaskDefinitionResponse, error) {
 	if err := taskdef.Validate(in); err != nil {
 		return nil, err
 	}
-	var rec taskDefRecord
-	defer e.locks.lock(familyKey(in.Family))()
-	err := retry(ctx, func() error {
-		var fam familyRecord
-		famRev, err := e.getJSON(ctx, familyKey(in.Family), &fam)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if fam.Latest == 1<<31-1 {
-			return clientErr("Family %s has reached the maximum revision number.", in.Family)
-		}
-		rev := fam.Latest + 1
-		td := taskdef.Build(in, e.names.TaskDefinition(in.Family, rev), rev, e.now(), e.callerARN(ctx))
-		rec = taskDefRecord{Status: statusActive, TaskDefinition: *td, Tags: nonNil(in.Tags)}
-		fam.Latest, fam.Active = rev, fam.Active+1
-		_, err = e.st.Txn(ctx, []store.Cond{{Key: familyKey(in.Family), ModRev: famRev}}, []store.Op{
-			store.Put(familyKey(in.Family), mustJSON(fam)),
-			store.Put(taskDefKey(in.Family, rev), mustJSON(rec)),
-			store.Put(tdIndexKey(statusActive, in.Family, rev), nil),
-		})
-		return err
-	})
+	rec, err := e.register(ctx, &registration{in: in, registeredBy: e.callerARN(ctx), done: make(chan struct{})})
 	if err != nil {
 		return nil, err
 	}
