@@ -130,10 +130,7 @@ func rawScenario(name string, t *target, c *rawClient) (op, error) {
 			if err := c.do(ctx, call, &out); err != nil {
 				return err
 			}
-			if len(out.TaskDefinitionArns) == 0 {
-				return errors.New("ListTaskDefinitions returned an empty page")
-			}
-			return nil
+			return checkListPage(len(out.TaskDefinitionArns))
 		}, nil
 	case "RegisterTaskDefinition", "RegisterTaskDefinitionManyFamilies":
 		families := registerFamilyNames(name)

@@ -227,10 +227,7 @@ func scenario(name string, t *target) (op, error) {
 			if err != nil {
 				return err
 			}
-			if len(out.TaskDefinitionArns) == 0 {
-				return errors.New("ListTaskDefinitions returned an empty page")
-			}
-			return nil
+			return checkListPage(len(out.TaskDefinitionArns))
 		}, nil
 	case "RegisterTaskDefinition", "RegisterTaskDefinitionManyFamilies":
 		families := registerFamilyNames(name)
@@ -271,6 +268,13 @@ func registerFamilyNames(scenario string) []string {
 func checkRevision(rev int32) error {
 	if rev < 1 {
 		return errors.New("RegisterTaskDefinition returned no revision")
+	}
+	return nil
+}
+
+func checkListPage(n int) error {
+	if n == 0 {
+		return errors.New("ListTaskDefinitions returned an empty page")
 	}
 	return nil
 }
