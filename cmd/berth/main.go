@@ -20,6 +20,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/berth-dev/berth/internal/agent"
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/sigv4"
 )
@@ -45,7 +46,7 @@ const usage = `berth: a self-hosted, ECS-compatible container orchestrator.
 Usage:
   berth server [flags]   run the control plane (ECS API with SigV4, durable store)
   berth up [flags]       run berth on this machine in one process (quick start)
-  berth agent [flags]    run the host agent (not available yet)
+  berth agent [flags]    run the host agent: join a cluster, run its tasks on Docker
   berth version          print the version
 
 Run 'berth <command> -h' for the flags of a command.
@@ -69,7 +70,7 @@ func main() {
 	case "up":
 		err = runServer(ctx, args, log, true)
 	case "agent":
-		err = errors.New("the agent is not available in this build yet; run 'berth server' or 'berth up'")
+		err = runAgent(ctx, args, log)
 	case "version", "--version", "-version":
 		fmt.Println("berth", version)
 	case "help", "-h", "--help":
@@ -77,6 +78,9 @@ func main() {
 	default:
 		fmt.Fprintf(os.Stderr, "berth: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(2)
+	}
+	if errors.Is(err, errHelp) {
+		err = nil
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth:", err)
@@ -113,16 +117,15 @@ func runServer(ctx context.Context, args []string, log *slog.Logger, up bool) er
 	account := fs.String("account-id", defaultAccount, "account `ID` in ARNs")
 	region := fs.String("region", defaultRegion, "region `NAME` in ARNs")
 	credFile := fs.String("credentials", os.Getenv("BERTH_CREDENTIALS"), "AWS shared-credentials `FILE` whose keys may sign requests")
-	if err := fs.Parse(args); err != nil {
-		fs.SetOutput(os.Stderr)
-		if errors.Is(err, flag.ErrHelp) {
-			fs.PrintDefaults()
-			return nil
-		}
-		fs.PrintDefaults()
+	heartbeat := fs.Duration("agent-heartbeat", 0, "agent session heartbeat interval (default 10s)")
+	var agentCfg agent.Config
+	if up {
+		agentFlags(fs, &agentCfg)
+	}
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := server.Config{Listen: *listen, DataDir: *dataDir, AccountID: *account, Region: *region, Log: log}
+	cfg := server.Config{Listen: *listen, DataDir: *dataDir, AccountID: *account, Region: *region, Log: log, Heartbeat: *heartbeat}
 	if *credFile != "" {
 		creds, err := sigv4.LoadCredentialsFile(*credFile)
 		if err != nil {
@@ -137,10 +140,37 @@ func runServer(ctx context.Context, args []string, log *slog.Logger, up bool) er
 		cfg.Relaxed = true
 		log.Warn("SIGNATURE CHECKS RELAXED: berth up on loopback accepts any well-formed SigV4 signature from any access key. Pass --credentials FILE to verify signatures.")
 	}
-	cfg.Ready = func(addr string) {
-		fmt.Fprintf(os.Stderr, "\nberth is ready. Point the AWS CLI at it:\n  aws ecs list-clusters --endpoint-url http://%s --region %s\n\n", addr, *region)
+	if !up {
+		cfg.Ready = func(addr string) {
+			fmt.Fprintf(os.Stderr, "\nberth is ready. Point the AWS CLI at it:\n  aws ecs list-clusters --endpoint-url http://%s --region %s\n\n", addr, *region)
+		}
+		return server.Run(ctx, cfg)
 	}
-	return server.Run(ctx, cfg)
+	// berth up: the server, then an agent on the local Docker joining the
+	// default cluster through it.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	agentDone := make(chan error, 1)
+	agentCfg.Region = *region
+	agentCfg.Heartbeat = *heartbeat
+	cfg.Ready = func(addr string) {
+		fmt.Fprintf(os.Stderr, "berth: API listening on http://%s; starting the agent on the local Docker...\n", addr)
+		go func() {
+			err := upAgent(ctx, agentCfg, addr, cfg.Credentials, *dataDir, log)
+			if err != nil {
+				cancel(err)
+			}
+			agentDone <- err
+		}()
+	}
+	err := server.Run(ctx, cfg)
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	if err != nil {
+		return err
+	}
+	return nil
 }
 
 func isLoopback(hostport string) bool {

@@ -40,6 +40,8 @@ type ECS struct {
 	log   *slog.Logger
 	locks stripes
 	reg   registrar
+	// endpoint is the base URL agents reach this server at.
+	endpoint endpointURL
 }
 
 var _ ecsapi.API = (*ECS)(nil)

@@ -371,15 +371,18 @@ func (e *ECS) PutClusterCapacityProviders(ctx context.Context, in *ecsapi.PutClu
 func (e *ECS) DeleteCluster(ctx context.Context, in *ecsapi.DeleteClusterRequest) (*ecsapi.DeleteClusterResponse, error) {
 	c, err := e.updateCluster(ctx, &in.Cluster, func(c *ecsapi.Cluster) error {
 		name := ecsapi.Value(c.ClusterName)
+		// Deregistered (INACTIVE) container instances stay stored but do
+		// not count.
 		checks := []struct {
 			prefix, code, msg string
+			live              func(store.KV) bool
 		}{
-			{instancesPrefix(name), ecsapi.CodeClusterContainsContainerInstancesException, "The Cluster cannot be deleted while Container Instances are active or draining."},
-			{servicesPrefix(name), ecsapi.CodeClusterContainsServicesException, "The Cluster cannot be deleted while Services are active."},
-			{tasksPrefix(name), ecsapi.CodeClusterContainsTasksException, "The Cluster cannot be deleted while Tasks are active."},
+			{instancesPrefix(name), ecsapi.CodeClusterContainsContainerInstancesException, "The Cluster cannot be deleted while Container Instances are active or draining.", func(kv store.KV) bool { return jsonStatus(kv.Value) != statusInactive }},
+			{servicesPrefix(name), ecsapi.CodeClusterContainsServicesException, "The Cluster cannot be deleted while Services are active.", nil},
+			{tasksPrefix(name), ecsapi.CodeClusterContainsTasksException, "The Cluster cannot be deleted while Tasks are active.", nil},
 		}
 		for _, chk := range checks {
-			kvs, _, err := e.st.List(ctx, chk.prefix, store.ListOptions{Limit: 1, KeysOnly: true})
+			kvs, _, err := e.scan(ctx, chk.prefix, pageRequest{limit: 1}, false, chk.live == nil, chk.live)
 			if err != nil {
 				return err
 			}

@@ -90,6 +90,8 @@ func (e *ECS) taggableOf(resourceARN string) (taggable, error) {
 				return json.Marshal(r)
 			},
 		}, nil
+	case "container-instance":
+		return instanceTaggable(resourceARN)
 	}
 	return taggable{}, invalidParam("Resources of type %q cannot be tagged in berth yet.", kind)
 }

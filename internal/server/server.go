@@ -14,8 +14,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berth-dev/berth/internal/agentproto"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/awsjson"
+	"github.com/berth-dev/berth/internal/session"
 	"github.com/berth-dev/berth/internal/sigv4"
 	"github.com/berth-dev/berth/internal/store/boltstore"
 )
@@ -36,6 +38,8 @@ type Config struct {
 	// Ready, when set, is called with the bound address once the server
 	// accepts connections.
 	Ready func(addr string)
+	// Heartbeat is the agent session heartbeat interval (10 s when 0).
+	Heartbeat time.Duration
 }
 
 // Run serves the API until ctx is done, then shuts down gracefully.
@@ -57,16 +61,31 @@ func Run(ctx context.Context, cfg Config) error {
 	defer st.Close()
 
 	ecs := api.New(st, api.Config{Region: cfg.Region, AccountID: cfg.AccountID, Log: log})
-	handler := &awsjson.Server{
+	verifier := &sigv4.Verifier{Lookup: lookup(cfg.Credentials), Relaxed: cfg.Relaxed}
+	mux := http.NewServeMux()
+	mux.Handle(agentproto.SessionPath, &session.Server{
+		Backend:     ecs,
+		Store:       st,
+		Decode:      api.Manifest,
+		TasksPrefix: api.TasksPrefix,
+		Authenticate: func(r *http.Request) error {
+			_, err := verifier.Verify(r, nil)
+			return err
+		},
+		Log:       log,
+		Heartbeat: cfg.Heartbeat,
+	})
+	mux.Handle("/", &awsjson.Server{
 		Services: []awsjson.Service{ecs.Service()},
-		Auth:     &authenticator{v: &sigv4.Verifier{Lookup: lookup(cfg.Credentials), Relaxed: cfg.Relaxed}},
+		Auth:     &authenticator{v: verifier},
 		Log:      log,
-	}
+	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	ecs.SetEndpoint("http://" + ln.Addr().String())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("berth API listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "region", cfg.Region, "account", cfg.AccountID)

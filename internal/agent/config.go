@@ -1,0 +1,196 @@
+// Package agent is berth's host agent: it registers the host as a container
+// instance, holds the control session with the server, runs the tasks the
+// server places on it on the local container runtime, and serves the
+// introspection and task metadata endpoints.
+package agent
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the agent's configuration. Fields mirror the ECS agent's
+// ecs.config variables where one exists (named in comments).
+type Config struct {
+	Cluster   string // ECS_CLUSTER
+	ServerURL string // berth: the control plane's base URL
+	Region    string // AWS_DEFAULT_REGION
+	AccessKey string // AWS_ACCESS_KEY_ID
+	SecretKey string // AWS_SECRET_ACCESS_KEY
+	DataDir   string // ECS_DATADIR
+	// InstanceID is the ec2InstanceId-style id; generated once and kept in
+	// the data dir when empty.
+	InstanceID       string
+	InstanceType     string            // berth: ecs.instance-type attribute
+	AvailabilityZone string            // ecs.availability-zone attribute
+	Attributes       map[string]string // ECS_INSTANCE_ATTRIBUTES (JSON object)
+	ReservedMemory   int64             // ECS_RESERVED_MEMORY (MiB)
+	ReservedPorts    []uint16          // ECS_RESERVED_PORTS (added to 22, 2375, 2376, 51678, 51679)
+	ReservedPortsUDP []uint16          // ECS_RESERVED_PORTS_UDP
+	// IntrospectionAddr is the introspection API's address (":51678").
+	IntrospectionAddr string
+	// MetadataAddr is the task metadata endpoint's host:port; when empty the
+	// agent listens on the default bridge gateway, which containers in every
+	// network mode reach.
+	MetadataAddr string
+	// TaskCleanupWait is how long stopped task containers are kept
+	// (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION, default 3h).
+	TaskCleanupWait time.Duration
+	// StopTimeout is the default container stop timeout
+	// (ECS_CONTAINER_STOP_TIMEOUT, default 30s).
+	StopTimeout time.Duration
+	// AwsvpcSubnet is the subnet of the Docker network awsvpc tasks get
+	// their addresses on ("" lets Docker choose).
+	AwsvpcSubnet string
+	// Heartbeat is the session heartbeat interval (10s when 0).
+	Heartbeat time.Duration
+	Version   string
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.Cluster == "" {
+		c.Cluster = "default"
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.IntrospectionAddr == "" {
+		c.IntrospectionAddr = "127.0.0.1:51678"
+	}
+	if c.TaskCleanupWait == 0 {
+		c.TaskCleanupWait = 3 * time.Hour
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = 30 * time.Second
+	}
+	if c.InstanceType == "" {
+		c.InstanceType = "berth.host"
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+}
+
+// ApplyEnv reads the ECS agent's variables from env (os.Getenv shape) over c.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	set := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	set("ECS_CLUSTER", &c.Cluster)
+	set("BERTH_SERVER", &c.ServerURL)
+	set("AWS_DEFAULT_REGION", &c.Region)
+	set("AWS_REGION", &c.Region)
+	set("AWS_ACCESS_KEY_ID", &c.AccessKey)
+	set("AWS_SECRET_ACCESS_KEY", &c.SecretKey)
+	set("ECS_DATADIR", &c.DataDir)
+	set("BERTH_INSTANCE_ID", &c.InstanceID)
+	set("ECS_AVAILABILITY_ZONE", &c.AvailabilityZone)
+	set("ECS_INSTANCE_TYPE", &c.InstanceType)
+	if v := getenv("ECS_RESERVED_MEMORY"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("ECS_RESERVED_MEMORY=%q: want a number of MiB", v)
+		}
+		c.ReservedMemory = n
+	}
+	for name, dst := range map[string]*[]uint16{"ECS_RESERVED_PORTS": &c.ReservedPorts, "ECS_RESERVED_PORTS_UDP": &c.ReservedPortsUDP} {
+		if v := getenv(name); v != "" {
+			ports, err := parsePortList(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+			*dst = ports
+		}
+	}
+	if v := getenv("ECS_INSTANCE_ATTRIBUTES"); v != "" {
+		attrs, err := parseAttributes(v)
+		if err != nil {
+			return fmt.Errorf("ECS_INSTANCE_ATTRIBUTES: %w", err)
+		}
+		c.Attributes = attrs
+	}
+	for name, dst := range map[string]*time.Duration{"ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION": &c.TaskCleanupWait, "ECS_CONTAINER_STOP_TIMEOUT": &c.StopTimeout} {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+			*dst = d
+		}
+	}
+	return nil
+}
+
+// LoadFile reads an ecs.config-style file (KEY=VALUE lines, # comments)
+// into a map usable as ApplyEnv's source.
+func LoadFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("agent config: %w", err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("agent config %s:%d: want KEY=VALUE, got %q", path, n, line)
+		}
+		out[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"`)
+	}
+	return out, sc.Err()
+}
+
+func parsePortList(s string) ([]uint16, error) {
+	s = strings.Trim(strings.TrimSpace(s), "[]")
+	var out []uint16
+	for _, f := range strings.Split(s, ",") {
+		f = strings.Trim(strings.TrimSpace(f), `"`)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(f, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("port %q is not a number between 0 and 65535", f)
+		}
+		out = append(out, uint16(n))
+	}
+	return out, nil
+}
+
+// parseAttributes reads {"name":"value",...} or name=value,name=value.
+func parseAttributes(s string) (map[string]string, error) {
+	out := map[string]string{}
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "{") {
+		s = strings.Trim(s, "{}")
+	}
+	for _, kv := range strings.Split(s, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		sep := "="
+		if strings.Contains(kv, ":") && !strings.Contains(kv, "=") {
+			sep = ":"
+		}
+		k, v, ok := strings.Cut(kv, sep)
+		if !ok {
+			return nil, errors.New("want a JSON object of names to values")
+		}
+		out[strings.Trim(strings.TrimSpace(k), `"`)] = strings.Trim(strings.TrimSpace(v), `"`)
+	}
+	return out, nil
+}

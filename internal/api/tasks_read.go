@@ -1,0 +1,147 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/arn"
+	"github.com/berth-dev/berth/internal/awsjson"
+	"github.com/berth-dev/berth/internal/ecsapi"
+	"github.com/berth-dev/berth/internal/lifecycle"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// DescribeTasks returns tasks by ARN or id; unknown ones are failures.
+func (e *ECS) DescribeTasks(ctx context.Context, in *ecsapi.DescribeTasksRequest) (*ecsapi.DescribeTasksResponse, error) {
+	if len(in.Tasks) == 0 {
+		return nil, invalidParam("Tasks cannot be empty.")
+	}
+	if len(in.Tasks) > 100 {
+		return nil, invalidParam("Tasks can have at most 100 items.")
+	}
+	c, _, err := e.activeCluster(ctx, in.Cluster, true)
+	if err != nil {
+		return nil, err
+	}
+	cluster := ecsapi.Value(c.ClusterName)
+	withTags := slices.Contains(in.Include, ecsapi.TaskFieldTAGS)
+	out := &ecsapi.DescribeTasksResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
+	for _, ref := range in.Tasks {
+		rec, _, err := e.loadTask(ctx, cluster, ref)
+		if err != nil {
+			if isCode(err, ecsapi.CodeInvalidParameterException) {
+				out.Failures = append(out.Failures, ecsapi.Failure{Arn: ecsapi.Ptr(e.taskARNFor(cluster, ref)), Reason: ecsapi.Ptr("MISSING")})
+				continue
+			}
+			return nil, err
+		}
+		t := rec.Task
+		if !withTags {
+			t.Tags = nil
+		}
+		out.Tasks = append(out.Tasks, t)
+	}
+	return out, nil
+}
+
+func (e *ECS) taskARNFor(cluster, ref string) string {
+	if arn.IsARN(ref) {
+		return ref
+	}
+	return e.names.Resource("task/" + cluster + "/" + ref)
+}
+
+// ListTasks lists task ARNs filtered as ECS does; desiredStatus defaults to
+// RUNNING (which includes tasks still starting).
+func (e *ECS) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*ecsapi.ListTasksResponse, error) {
+	c, _, err := e.activeCluster(ctx, in.Cluster, true)
+	if err != nil {
+		return nil, err
+	}
+	cluster := ecsapi.Value(c.ClusterName)
+	if in.ServiceName != nil && in.StartedBy != nil {
+		return nil, invalidParam("Cannot specify both startedBy and serviceName.")
+	}
+	if in.Family != nil && in.ServiceName != nil {
+		return nil, invalidParam("Cannot specify both family and serviceName.")
+	}
+	prefix := tasksPrefix(cluster)
+	page, err := parsePage(in.NextToken, in.MaxResults, prefix, 100, 100)
+	if err != nil {
+		return nil, err
+	}
+	desired := string(ecsapi.Value(in.DesiredStatus))
+	if desired == "" {
+		desired = lifecycle.Running
+	}
+	var instID string
+	if in.ContainerInstance != nil {
+		instID = instanceIDOf(*in.ContainerInstance)
+	}
+	match := func(rec *taskRecord) bool {
+		t := &rec.Task
+		want := ecsapi.Value(t.DesiredStatus)
+		if desired == lifecycle.Running && want != lifecycle.Running || desired == lifecycle.Stopped && want != lifecycle.Stopped || desired == string(ecsapi.DesiredStatusPENDING) && ecsapi.Value(t.LastStatus) != lifecycle.Pending {
+			return false
+		}
+		if instID != "" && rec.InstanceID != instID {
+			return false
+		}
+		if in.Family != nil && ecsapi.Value(rec.Definition.Family) != *in.Family {
+			return false
+		}
+		if in.StartedBy != nil && ecsapi.Value(t.StartedBy) != *in.StartedBy {
+			return false
+		}
+		if in.ServiceName != nil && ecsapi.Value(t.Group) != "service:"+serviceNameOf(*in.ServiceName) {
+			return false
+		}
+		if in.LaunchType != nil && ecsapi.Value(t.LaunchType) != *in.LaunchType {
+			return false
+		}
+		return true
+	}
+	out := &ecsapi.ListTasksResponse{TaskArns: []string{}}
+	after := page.after
+	for len(out.TaskArns) < page.limit {
+		kvs, _, err := e.st.List(ctx, prefix, store.ListOptions{After: after, Limit: 256})
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range kvs {
+			after = kv.Key
+			var rec taskRecord
+			if err := json.Unmarshal(kv.Value, &rec); err != nil {
+				return nil, err
+			}
+			if !match(&rec) {
+				continue
+			}
+			out.TaskArns = append(out.TaskArns, ecsapi.Value(rec.Task.TaskArn))
+			if len(out.TaskArns) == page.limit {
+				out.NextToken = pageToken(kv.Key)
+				return out, nil
+			}
+		}
+		if len(kvs) < 256 {
+			break
+		}
+	}
+	return out, nil
+}
+
+// serviceNameOf accepts a service name or ARN.
+func serviceNameOf(ref string) string {
+	if i := strings.LastIndexByte(ref, '/'); i >= 0 {
+		return ref[i+1:]
+	}
+	return ref
+}
+
+func isCode(err error, code string) bool {
+	var ae *awsjson.Error
+	return errors.As(err, &ae) && ae.Code == code
+}
