@@ -270,3 +270,16 @@ func container(t *testing.T, tk types.Task, name string) types.Container {
 	t.Fatalf("task has no container %s: %s", name, taskString(tk))
 	return types.Container{}
 }
+
+// waitFor polls cond for up to 60 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not reached within 60s", what)
+}

@@ -43,9 +43,9 @@ type Endpoint struct {
 
 // State is what the engine knows about one container.
 type State struct {
-	ID     string
-	Name   string // without the leading "/"
-	Image  string // as configured
+	ID    string
+	Name  string // without the leading "/"
+	Image string // as configured
 	// ImageID is the local image id (sha256:...).
 	ImageID string
 	Labels  map[string]string

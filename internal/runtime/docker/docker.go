@@ -197,3 +197,17 @@ func readPullStream(r io.Reader, progress func(runtime.PullProgress)) error {
 		}
 	}
 }
+
+// ImportImage creates image ref from a root file system tar (docker
+// import), applying Dockerfile-style changes such as CMD.
+func (d *Docker) ImportImage(ctx context.Context, ref string, rootfs io.Reader, changes []string) error {
+	rc, err := d.cli.ImageImport(ctx, client.ImageImportSource{Source: rootfs, SourceName: "-"}, ref, client.ImageImportOptions{Changes: changes})
+	if err != nil {
+		return wrap(err, "import image %s", ref)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return fmt.Errorf("import image %s: %w", ref, err)
+	}
+	return nil
+}

@@ -10,6 +10,7 @@
 //	                          variable; exits 0 on SIGTERM
 //	exit CODE [DELAY]         sleep DELAY seconds, exit CODE
 //	get [--retry N] URL       GET (5 s timeout), print the body; exit 0 on 2xx;
+//	                          $VARS in URL are expanded;
 //	                          --retry N retries up to N more times, 200 ms apart
 //	health URL                get, silently (for HEALTHCHECK)
 //	touch PATH, cat PATH, write PATH TEXT, env, echo ARGS...
@@ -182,6 +183,9 @@ func cmdGet(args []string, silent bool) int {
 	if len(args) != 1 {
 		return usageError()
 	}
+	// There is no shell in the image: expand $VARS (such as
+	// $ECS_CONTAINER_METADATA_URI_V4) here.
+	args[0] = os.ExpandEnv(args[0])
 	var body []byte
 	var err error
 	for attempt := 0; ; attempt++ {

@@ -1,0 +1,146 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+)
+
+// awsvpc: the task gets its own address; its containers share localhost.
+func TestTaskAwsvpcSharesLocalhost(t *testing.T) {
+	s := startServer(t, "")
+	c := s.ecs(t)
+	startAgent(t, s, "default")
+	img := requireDocker(t)
+	a := ctrDef("a", img, true, "testapp", "serve", "80", "from-a")
+	a.PortMappings = []types.PortMapping{{ContainerPort: aws.Int32(80)}}
+	b := ctrDef("b", img, false, "testapp", "get", "--retry", "100", "http://localhost:80/")
+	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("vpc"), NetworkMode: types.NetworkModeAwsvpc, ContainerDefinitions: []types.ContainerDefinition{a, b}})
+
+	_, err := c.RunTask(context.Background(), &ecs.RunTaskInput{TaskDefinition: aws.String(td)})
+	wantCode(t, err, "InvalidParameterException")
+
+	tk := runTask(t, c, &ecs.RunTaskInput{TaskDefinition: aws.String(td), NetworkConfiguration: &types.NetworkConfiguration{
+		AwsvpcConfiguration: &types.AwsVpcConfiguration{Subnets: []string{"subnet-berth"}},
+	}})
+	if aws.ToString(tk.LastStatus) != "PROVISIONING" || len(tk.Attachments) != 1 || aws.ToString(tk.Attachments[0].Type) != "ElasticNetworkInterface" {
+		t.Errorf("RunTask answered %s with attachments %+v", aws.ToString(tk.LastStatus), tk.Attachments)
+	}
+	arn := aws.ToString(tk.TaskArn)
+	tk = waitTask(t, c, "default", arn, "b exited", func(tk types.Task) bool {
+		return aws.ToString(container(t, tk, "b").LastStatus) == "STOPPED"
+	})
+	if e := container(t, tk, "b").ExitCode; e == nil || *e != 0 {
+		t.Errorf("b could not reach a on localhost:80 (exit %s)", fmtExit(e))
+	}
+	tk = waitStatus(t, c, "default", arn, "RUNNING")
+	var ip string
+	for _, d := range tk.Attachments[0].Details {
+		if aws.ToString(d.Name) == "privateIPv4Address" {
+			ip = aws.ToString(d.Value)
+		}
+	}
+	if ip == "" || aws.ToString(tk.Attachments[0].Status) != "ATTACHED" {
+		t.Fatalf("attachment %+v has no address", tk.Attachments[0])
+	}
+	if ni := container(t, tk, "a").NetworkInterfaces; len(ni) != 1 || aws.ToString(ni[0].PrivateIpv4Address) != ip {
+		t.Errorf("container networkInterfaces %+v, want %s", ni, ip)
+	}
+	if body := httpGet(t, fmt.Sprintf("http://%s:80/", ip)); body != "from-a" {
+		t.Errorf("GET the task address = %q", body)
+	}
+	if _, err := c.StopTask(context.Background(), &ecs.StopTaskInput{Task: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, "default", arn, "STOPPED")
+}
+
+// An agent killed with SIGKILL and started again adopts its running
+// containers: no duplicate, no restart.
+func TestAgentRestartAdoptsContainers(t *testing.T) {
+	s := startServer(t, "")
+	c := s.ecs(t)
+	a := startAgent(t, s, "default")
+	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("adopt"), ContainerDefinitions: []types.ContainerDefinition{
+		ctrDef("app", requireDocker(t), true, "testapp", "sleep", "3600"),
+	}})
+	tk := runTask(t, c, &ecs.RunTaskInput{TaskDefinition: aws.String(td)})
+	arn := aws.ToString(tk.TaskArn)
+	tk = waitStatus(t, c, "default", arn, "RUNNING")
+	id := aws.ToString(container(t, tk, "app").RuntimeId)
+	startedAt := dockerInspect(t, id, "{{.State.StartedAt}}")
+
+	a.kill()
+	waitInstance(t, c, a, false)
+	a.start()
+	tk = waitStatus(t, c, "default", arn, "RUNNING")
+	if got := aws.ToString(container(t, tk, "app").RuntimeId); got != id {
+		t.Errorf("runtimeId %s after restart, want %s", got, id)
+	}
+	if ids := taskContainers(t, arn); len(ids) != 1 {
+		t.Errorf("%d containers for the task after restart, want 1", len(ids))
+	}
+	if got := dockerInspect(t, id, "{{.State.StartedAt}}"); got != startedAt {
+		t.Errorf("container restarted: started %s, was %s", got, startedAt)
+	}
+	// The adopted task is still managed: stopping it works.
+	if _, err := c.StopTask(context.Background(), &ecs.StopTaskInput{Task: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, "default", arn, "STOPPED")
+}
+
+func waitInstance(t *testing.T, c *ecs.Client, a *agentProc, connected bool) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("agentConnected=%v", connected), func() bool {
+		ci := findInstance(t, c, a.Cluster, a.InstanceID)
+		return ci != nil && ci.AgentConnected == connected
+	})
+}
+
+// Two agents on one Docker Engine are two hosts: each runs only its own
+// tasks, and its containers carry its own instance id.
+func TestTwoAgentsOneEngine(t *testing.T) {
+	s := startServer(t, "")
+	c := s.ecs(t)
+	ctx := context.Background()
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("pair")}); err != nil {
+		t.Fatal(err)
+	}
+	a1 := startAgent(t, s, "pair")
+	a2 := startAgent(t, s, "pair")
+	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("pair"), ContainerDefinitions: []types.ContainerDefinition{
+		ctrDef("app", requireDocker(t), true, "testapp", "sleep", "3600"),
+	}})
+	out, err := c.StartTask(ctx, &ecs.StartTaskInput{Cluster: aws.String("pair"), TaskDefinition: aws.String(td), ContainerInstances: []string{a1.ARN, a2.ARN}})
+	if err != nil || len(out.Tasks) != 2 {
+		t.Fatalf("StartTask: %v %+v", err, out)
+	}
+	owner := map[string]string{a1.ARN: a1.InstanceID, a2.ARN: a2.InstanceID}
+	for _, tk := range out.Tasks {
+		tk = waitStatus(t, c, "pair", aws.ToString(tk.TaskArn), "RUNNING")
+		id := aws.ToString(container(t, tk, "app").RuntimeId)
+		want := owner[aws.ToString(tk.ContainerInstanceArn)]
+		if got := dockerInspect(t, id, `{{index .Config.Labels "berth.instance"}}`); got != want {
+			t.Errorf("task on %s runs in a container of %s", want, got)
+		}
+	}
+	// Stopping one agent's task leaves the other's alone.
+	if _, err := c.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String("pair"), Task: out.Tasks[0].TaskArn}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, "pair", aws.ToString(out.Tasks[0].TaskArn), "STOPPED")
+	tk := waitStatus(t, c, "pair", aws.ToString(out.Tasks[1].TaskArn), "RUNNING")
+	if !strings.HasPrefix(aws.ToString(tk.LastStatus), "RUNNING") {
+		t.Errorf("the other task: %s", taskString(tk))
+	}
+	list, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("pair"), ContainerInstance: aws.String(a2.ARN)})
+	if err != nil || len(list.TaskArns) != 1 || list.TaskArns[0] != aws.ToString(out.Tasks[1].TaskArn) {
+		t.Errorf("ListTasks on a2 = %v, %v", list, err)
+	}
+}
