@@ -144,3 +144,78 @@ func TestTwoAgentsOneEngine(t *testing.T) {
 		t.Errorf("ListTasks on a2 = %v, %v", list, err)
 	}
 }
+
+// A server killed with SIGKILL loses no task: after it restarts the agent
+// reconnects on its own and the task is still RUNNING and still managed.
+func TestServerCrashLosesNoTask(t *testing.T) {
+	s := startServer(t, "")
+	c := s.ecs(t)
+	a := startAgent(t, s, "default")
+	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("survive"), ContainerDefinitions: []types.ContainerDefinition{
+		ctrDef("app", requireDocker(t), true, "testapp", "sleep", "3600"),
+	}})
+	tk := runTask(t, c, &ecs.RunTaskInput{TaskDefinition: aws.String(td)})
+	arn := aws.ToString(tk.TaskArn)
+	tk = waitStatus(t, c, "default", arn, "RUNNING")
+	id := aws.ToString(container(t, tk, "app").RuntimeId)
+
+	s.restart()
+	c = s.ecs(t)
+	waitInstance(t, c, a, true)
+	tk = waitStatus(t, c, "default", arn, "RUNNING")
+	if got := aws.ToString(container(t, tk, "app").RuntimeId); got != id {
+		t.Errorf("runtimeId %s after the server restart, want %s", got, id)
+	}
+	if _, err := c.StopTask(context.Background(), &ecs.StopTaskInput{Task: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, "default", arn, "STOPPED")
+}
+
+// Volumes: a host path, an empty host volume shared by two containers, a
+// task-scoped Docker volume, mountPoints readOnly and volumesFrom.
+func TestTaskVolumes(t *testing.T) {
+	s := startServer(t, "")
+	c := s.ecs(t)
+	startAgent(t, s, "default")
+	img := requireDocker(t)
+	hostDir := t.TempDir()
+	writeFile(t, hostDir+"/greeting", "hi from the host")
+
+	writer := ctrDef("writer", img, false, "testapp", "write", "/scratch/note", "shared")
+	writer.MountPoints = []types.MountPoint{{SourceVolume: aws.String("scratch"), ContainerPath: aws.String("/scratch")}}
+	reader := ctrDef("reader", img, false, "testapp", "waitfile", "/scratch/note", "30")
+	reader.MountPoints = []types.MountPoint{{SourceVolume: aws.String("scratch"), ContainerPath: aws.String("/scratch"), ReadOnly: aws.Bool(true)}}
+	hostReader := ctrDef("hostreader", img, false, "testapp", "cat", "/host/greeting")
+	hostReader.MountPoints = []types.MountPoint{{SourceVolume: aws.String("host"), ContainerPath: aws.String("/host"), ReadOnly: aws.Bool(true)}}
+	dataWriter := ctrDef("data", img, true, "testapp", "sleep", "3600")
+	dataWriter.MountPoints = []types.MountPoint{{SourceVolume: aws.String("data"), ContainerPath: aws.String("/data")}}
+	from := ctrDef("from", img, false, "testapp", "touch", "/data/ok")
+	from.VolumesFrom = []types.VolumeFrom{{SourceContainer: aws.String("data")}}
+	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("vols"),
+		Volumes: []types.Volume{
+			{Name: aws.String("scratch")},
+			{Name: aws.String("host"), Host: &types.HostVolumeProperties{SourcePath: aws.String(hostDir)}},
+			{Name: aws.String("data"), DockerVolumeConfiguration: &types.DockerVolumeConfiguration{Scope: types.ScopeTask, Driver: aws.String("local")}},
+		},
+		ContainerDefinitions: []types.ContainerDefinition{dataWriter, writer, reader, hostReader, from}})
+	tk := runTask(t, c, &ecs.RunTaskInput{TaskDefinition: aws.String(td)})
+	arn := aws.ToString(tk.TaskArn)
+	tk = waitTask(t, c, "default", arn, "helpers done", func(tk types.Task) bool {
+		for _, n := range []string{"writer", "reader", "hostreader", "from"} {
+			if aws.ToString(container(t, tk, n).LastStatus) != "STOPPED" {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range []string{"writer", "reader", "hostreader", "from"} {
+		if e := container(t, tk, n).ExitCode; e == nil || *e != 0 {
+			t.Errorf("%s exited %s: %s", n, fmtExit(e), taskString(tk))
+		}
+	}
+	data := aws.ToString(container(t, tk, "data").RuntimeId)
+	if got := dockerInspect(t, data, `{{range .Mounts}}{{.Type}} {{end}}`); !strings.Contains(got, "volume") {
+		t.Errorf("data container mounts %q, want a Docker volume", got)
+	}
+}
