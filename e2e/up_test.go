@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 )
 
 // syncBuffer collects a child's output while the test reads it.
@@ -157,4 +159,37 @@ func TestStartupErrors(t *testing.T) {
 	t.Run("unknown flag", func(t *testing.T) {
 		berthFails(t, []string{"flag provided but not defined"}, "server", "--no-such-flag")
 	})
+}
+
+// berth up is the whole product on one machine: the README quick start runs
+// a task on the local Docker through it.
+func TestUpRunsTasksOnLocalDocker(t *testing.T) {
+	img := requireDocker(t)
+	addr := freeAddr(t)
+	out := runBerth(t, addr, "up", "--listen", addr, "--data-dir", t.TempDir(), "--introspection-addr", "127.0.0.1:0", "--instance-id", "i-up"+randHex(15))
+	s := &server{t: t, URL: "http://" + addr, Addr: addr}
+	c := s.ecs(t)
+	waitFor(t, "the up agent registered and connected", func() bool {
+		list, err := c.ListContainerInstances(context.Background(), &ecs.ListContainerInstancesInput{})
+		if err != nil || len(list.ContainerInstanceArns) != 1 {
+			return false
+		}
+		d, err := c.DescribeContainerInstances(context.Background(), &ecs.DescribeContainerInstancesInput{ContainerInstances: list.ContainerInstanceArns})
+		return err == nil && len(d.ContainerInstances) == 1 && d.ContainerInstances[0].AgentConnected
+	})
+	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("up"), ContainerDefinitions: []types.ContainerDefinition{
+		ctrDef("app", img, true, "testapp", "sleep", "3600"),
+	}})
+	tk := runTask(t, c, &ecs.RunTaskInput{TaskDefinition: aws.String(td)})
+	tk = waitStatus(t, c, "default", aws.ToString(tk.TaskArn), "RUNNING")
+	t.Cleanup(func() {
+		removeContainers(dockerInspect(t, aws.ToString(container(t, tk, "app").RuntimeId), `{{index .Config.Labels "berth.instance"}}`))
+	})
+	if _, err := c.StopTask(context.Background(), &ecs.StopTaskInput{Task: tk.TaskArn}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, "default", aws.ToString(tk.TaskArn), "STOPPED")
+	if !strings.Contains(out.String(), "registered container instance") {
+		t.Errorf("berth up did not report the agent's registration:\n%s", out)
+	}
 }

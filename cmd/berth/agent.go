@@ -16,7 +16,7 @@ import (
 )
 
 // agentFlags registers the agent's flags on fs over cfg.
-func agentFlags(fs *flag.FlagSet, cfg *agent.Config) (configFile, credFile *string) {
+func agentFlags(fs *flag.FlagSet, cfg *agent.Config) {
 	fs.StringVar(&cfg.Cluster, "cluster", cfg.Cluster, "cluster `NAME` to join (ECS_CLUSTER)")
 	fs.StringVar(&cfg.InstanceID, "instance-id", cfg.InstanceID, "ec2InstanceId-style `ID` of this host (generated once and kept when empty)")
 	fs.StringVar(&cfg.AvailabilityZone, "availability-zone", cfg.AvailabilityZone, "`ZONE` reported as the ecs.availability-zone attribute")
@@ -25,9 +25,6 @@ func agentFlags(fs *flag.FlagSet, cfg *agent.Config) (configFile, credFile *stri
 	fs.StringVar(&cfg.MetadataAddr, "metadata-addr", cfg.MetadataAddr, "`HOST:PORT` of the task metadata endpoint (default: the Docker bridge gateway, any port)")
 	fs.StringVar(&cfg.AwsvpcSubnet, "awsvpc-subnet", cfg.AwsvpcSubnet, "`CIDR` of the network awsvpc tasks get addresses on (default: Docker chooses)")
 	fs.DurationVar(&cfg.TaskCleanupWait, "task-cleanup-wait", cfg.TaskCleanupWait, "how long stopped task containers are kept")
-	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "control session heartbeat interval")
-	return fs.String("config", "", "ecs.config-style `FILE` of KEY=VALUE settings (ECS_CLUSTER, ECS_RESERVED_MEMORY, ...)"),
-		fs.String("credentials", "", "AWS shared-credentials `FILE` whose first key signs the agent's requests (default: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
 }
 
 func runAgent(ctx context.Context, args []string, log *slog.Logger) error {
@@ -40,7 +37,10 @@ func runAgent(ctx context.Context, args []string, log *slog.Logger) error {
 	fs.StringVar(&cfg.ServerURL, "server", cfg.ServerURL, "`URL` of the berth server (BERTH_SERVER)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "`DIR` for the agent's state (ECS_DATADIR)")
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "region `NAME` to sign requests for")
-	configFile, credFile := agentFlags(fs, &cfg)
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "control session heartbeat interval")
+	configFile := fs.String("config", "", "ecs.config-style `FILE` of KEY=VALUE settings (ECS_CLUSTER, ECS_RESERVED_MEMORY, ...)")
+	credFile := fs.String("credentials", "", "AWS shared-credentials `FILE` whose first key signs the agent's requests (default: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
+	agentFlags(fs, &cfg)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
