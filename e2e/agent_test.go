@@ -219,3 +219,57 @@ func TestTaskVolumes(t *testing.T) {
 		t.Errorf("data container mounts %q, want a Docker volume", got)
 	}
 }
+
+// Stopped tasks' containers are removed after the cleanup wait.
+func TestStoppedTaskContainersCleanedUp(t *testing.T) {
+	s := startServer(t, "")
+	c := s.ecs(t)
+	startAgent(t, s, "default", "--task-cleanup-wait", "1s")
+	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("cleanup"), ContainerDefinitions: []types.ContainerDefinition{
+		ctrDef("app", requireDocker(t), true, "testapp", "exit", "0", "0.2"),
+	}})
+	tk := runTask(t, c, &ecs.RunTaskInput{TaskDefinition: aws.String(td)})
+	arn := aws.ToString(tk.TaskArn)
+	waitStatus(t, c, "default", arn, "STOPPED")
+	waitFor(t, "the stopped task's containers removed", func() bool { return len(taskContainers(t, arn)) == 0 })
+}
+
+// Host and none network modes.
+func TestTaskHostAndNoneNetworkModes(t *testing.T) {
+	s := startServer(t, "")
+	c := s.ecs(t)
+	startAgent(t, s, "default")
+	img := requireDocker(t)
+	port := freePort(t)
+	web := ctrDef("web", img, true, "testapp", "serve", fmt.Sprint(port), "host-mode")
+	web.PortMappings = []types.PortMapping{{ContainerPort: aws.Int32(port)}}
+	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("hostmode"), NetworkMode: types.NetworkModeHost, ContainerDefinitions: []types.ContainerDefinition{web}})
+	tk := runTask(t, c, &ecs.RunTaskInput{TaskDefinition: aws.String(td)})
+	tk = waitStatus(t, c, "default", aws.ToString(tk.TaskArn), "RUNNING")
+	if body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "host-mode" {
+		t.Errorf("GET host-mode server = %q", body)
+	}
+	// The host port is reserved on the instance while the task runs.
+	out, err := c.DescribeContainerInstances(context.Background(), &ecs.DescribeContainerInstancesInput{ContainerInstances: []string{aws.ToString(tk.ContainerInstanceArn)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reserved := false
+	for _, r := range out.ContainerInstances[0].RemainingResources {
+		if aws.ToString(r.Name) == "PORTS" && strings.Contains(","+strings.Join(r.StringSetValue, ",")+",", fmt.Sprintf(",%d,", port)) {
+			reserved = true
+		}
+	}
+	if !reserved {
+		t.Errorf("host-mode port %d not in the instance's PORTS", port)
+	}
+
+	iso := ctrDef("iso", img, true, "testapp", "get", "http://127.0.0.1:1/")
+	td = registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("nonemode"), NetworkMode: types.NetworkModeNone, ContainerDefinitions: []types.ContainerDefinition{iso}})
+	tk = runTask(t, c, &ecs.RunTaskInput{TaskDefinition: aws.String(td)})
+	tk = waitStatus(t, c, "default", aws.ToString(tk.TaskArn), "STOPPED")
+	id := aws.ToString(container(t, tk, "iso").RuntimeId)
+	if got := dockerInspect(t, id, "{{.HostConfig.NetworkMode}}"); got != "none" {
+		t.Errorf("network mode %q, want none", got)
+	}
+}

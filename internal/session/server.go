@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/berth-dev/berth/internal/agentproto"
+	"github.com/berth-dev/berth/internal/lifecycle"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -217,14 +218,26 @@ func (s *Server) push(ctx context.Context, cluster, inst string, out chan<- agen
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		err = s.follow(ctx, cluster, inst, rev, out)
+		sent := make(map[string]string, len(tasks))
+		for _, m := range tasks {
+			sent[m.TaskARN] = m.DesiredStatus
+			if m.DesiredStatus == lifecycle.Stopped {
+				// Forget it so the map stays bounded; at most the task's
+				// last few records are resent, which the agent drops.
+				delete(sent, m.TaskARN)
+			}
+		}
+		err = s.follow(ctx, cluster, inst, rev, sent, out)
 		if !errors.Is(err, store.ErrCompacted) {
 			return err
 		}
 	}
 }
 
-func (s *Server) follow(ctx context.Context, cluster, inst string, rev int64, out chan<- agentproto.Message) error {
+// follow sends a task's manifest when it is new to the session or its
+// desired status changed; the agent's own state reports also rewrite the
+// record, and echoing those back would double the traffic for nothing.
+func (s *Server) follow(ctx context.Context, cluster, inst string, rev int64, sent map[string]string, out chan<- agentproto.Message) error {
 	for {
 		events, err := s.Store.Watch(ctx, s.TasksPrefix(cluster), rev)
 		if err != nil {
@@ -238,6 +251,15 @@ func (s *Server) follow(ctx context.Context, cluster, inst string, rev int64, ou
 			m, on, err := s.Decode(ev.KV.Value, ev.KV.ModRev)
 			if err != nil || on != inst {
 				continue
+			}
+			if d, ok := sent[m.TaskARN]; ok && d == m.DesiredStatus {
+				continue
+			}
+			sent[m.TaskARN] = m.DesiredStatus
+			if m.DesiredStatus == lifecycle.Stopped {
+				// Forget it so the map stays bounded; at most the task's
+				// last few records are resent, which the agent drops.
+				delete(sent, m.TaskARN)
 			}
 			select {
 			case out <- agentproto.Message{Type: agentproto.TypeTasks, Seq: ev.KV.ModRev, Tasks: []agentproto.TaskManifest{m}}:
