@@ -10,13 +10,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/ecsapi"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/taskdef"
 )
 
 // The agent's two HTTP APIs, as the ECS container agent serves them:
 //
-//   - introspection (ECS_AGENT port 51678, on the host): GET /v1/metadata
+//   - introspection (port 51678, on the host): GET /v1/metadata
 //     and GET /v1/tasks[?dockerid=|?taskarn=];
 //   - task metadata (ECS_CONTAINER_METADATA_URI_V4 and _URI, reached from
 //     containers): GET /v4/{id}, /v4/{id}/task, /v4/{id}/taskWithTags,
@@ -241,6 +242,33 @@ func (a *Agent) taskViews() []*taskView {
 	}
 	slices.SortFunc(out, func(x, y *taskView) int { return strings.Compare(x.arn, y.arn) })
 	return out
+}
+
+// taskView is a copy of what the endpoints show of a task, taken under
+// t.mu so rendering needs no lock.
+type taskView struct {
+	arn, cluster, desired, status string
+	def                           *ecsapi.TaskDefinition // never mutated in place
+	mode                          ecsapi.NetworkMode
+	group, launchType, az         string
+	tags                          []ecsapi.Tag
+	pullStarted, pullStopped      *time.Time
+	execStopped                   *time.Time
+	ip, mac, subnet, gateway      string
+	pauseName                     string
+	instanceID                    string
+	ctrs                          []ctrView
+}
+
+type ctrView struct {
+	name, dockerID, dockerName, metadataID string
+	def                                    ecsapi.ContainerDefinition
+	status, health, imageID, digest        string
+	exitCode                               *int32
+	bindings                               []ecsapi.NetworkBinding
+	startedAt, finishedAt                  time.Time
+	stopping                               bool
+	restarts                               int
 }
 
 // viewOf copies what the endpoints show of t, under t.mu.

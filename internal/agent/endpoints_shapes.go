@@ -130,33 +130,6 @@ type tmdsTask struct {
 	FaultInjectionEnabled *bool `json:"FaultInjectionEnabled,omitempty"`
 }
 
-// taskView is a copy of what the endpoints show of a task, taken under
-// t.mu so rendering needs no lock.
-type taskView struct {
-	arn, cluster, desired, status string
-	def                           *ecsapi.TaskDefinition // never mutated in place
-	mode                          ecsapi.NetworkMode
-	group, launchType, az         string
-	tags                          []ecsapi.Tag
-	pullStarted, pullStopped      *time.Time
-	execStopped                   *time.Time
-	ip, mac, subnet, gateway      string
-	pauseName                     string
-	instanceID                    string
-	ctrs                          []ctrView
-}
-
-type ctrView struct {
-	name, dockerID, dockerName, metadataID string
-	def                                    ecsapi.ContainerDefinition
-	status, health, imageID, digest        string
-	exitCode                               *int32
-	bindings                               []ecsapi.NetworkBinding
-	startedAt, finishedAt                  time.Time
-	stopping                               bool
-	restarts                               int
-}
-
 // knownStatus is the task's status as the ECS agent names it (NONE,
 // CREATED, RUNNING, STOPPED): RUNNING until every container stopped.
 func (v *taskView) knownStatus() string {

@@ -103,8 +103,8 @@ func newEndpointAgent(t *testing.T) (*Agent, map[string]*task) {
 				ContainerDefinitions: []ecsapi.ContainerDefinition{
 					{
 						Name: ecsapi.Ptr("app"), Image: ecsapi.Ptr("nginx:1.27"), Cpu: 256, Memory: ecsapi.Ptr(int32(512)),
-						PortMappings: []ecsapi.PortMapping{{ContainerPort: ecsapi.Ptr(int32(80)), Protocol: ecsapi.Ptr(ecsapi.TransportProtocolTcp)}},
-						DockerLabels: map[string]string{"team": "core"},
+						PortMappings:     []ecsapi.PortMapping{{ContainerPort: ecsapi.Ptr(int32(80)), Protocol: ecsapi.Ptr(ecsapi.TransportProtocolTcp)}},
+						DockerLabels:     map[string]string{"team": "core"},
 						LogConfiguration: &ecsapi.LogConfiguration{LogDriver: ecsapi.LogDriverJsonFile, Options: map[string]string{"max-size": "10m"}},
 						HealthCheck:      &ecsapi.HealthCheck{Command: []string{"CMD-SHELL", "curl -f localhost"}},
 					},
@@ -292,13 +292,13 @@ func TestIntrospectionTaskQueries(t *testing.T) {
 	}{
 		{"dockerid=" + epAppID, 200, epWantIntroWeb},
 		{"dockerid=" + epSideID, 200, epWantIntroWeb},
-		{"dockerid=" + epAPIID[:12], 200, epWantIntroAPI},  // short id
-		{"dockerid=abc", 200, epWantIntroWeb},              // a prefix of two containers of one task
-		{"dockerid=ab", 400, epNoTask},                     // of two tasks
-		{"dockerid=" + epAppID[:13], 404, epNoTask},        // longer than a short id: must be exact
-		{"dockerid=ffff", 404, epNoTask},                   // nobody's
-		{"dockerid=", 404, epNoTask},                       // empty matches nothing
-		{"taskarn=" + epArnAPI, 200, epWantIntroAPI},       // the task itself, not wrapped
+		{"dockerid=" + epAPIID[:12], 200, epWantIntroAPI}, // short id
+		{"dockerid=abc", 200, epWantIntroWeb},             // a prefix of two containers of one task
+		{"dockerid=ab", 400, epNoTask},                    // of two tasks
+		{"dockerid=" + epAppID[:13], 404, epNoTask},       // longer than a short id: must be exact
+		{"dockerid=ffff", 404, epNoTask},                  // nobody's
+		{"dockerid=", 404, epNoTask},                      // empty matches nothing
+		{"taskarn=" + epArnAPI, 200, epWantIntroAPI},      // the task itself, not wrapped
 		{"taskarn=arn:aws:ecs:us-east-1:1:task/x", 404, epNoTask},
 		{"taskarn=" + epArnAPI + "&dockerid=" + epAPIID, 400, epNoTask},
 	} {

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+)
+
+// poller watches the tasks being launched with one DescribeTasks call (up
+// to 100 tasks each) every interval, whatever the number of launches in
+// flight, so that polling costs the server the same at every concurrency.
+// A task's RUNNING is observed when the first response showing it arrives:
+// up to one interval plus one DescribeTasks round trip after the server
+// recorded it.
+type poller struct {
+	ecs     *ecs.Client
+	cluster string
+	every   time.Duration
+
+	mu      sync.Mutex
+	pending map[string]chan obs
+	calls   atomic.Int64
+	callErr atomic.Int64
+}
+
+// obs is the first observation of a task RUNNING (or its failure).
+type obs struct {
+	at               time.Time // when the response showing RUNNING arrived
+	created, started time.Time // the task's createdAt and startedAt
+	containerID      string
+	err              error
+}
+
+func newPoller(c *ecs.Client, cluster string, every time.Duration) *poller {
+	return &poller{ecs: c, cluster: cluster, every: every, pending: map[string]chan obs{}}
+}
+
+// run polls until ctx ends.
+func (p *poller) run(ctx context.Context) {
+	t := time.NewTicker(p.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.pollOnce(ctx)
+		}
+	}
+}
+
+// wait returns the first observation of arn RUNNING, or an error when the
+// task stopped, timeout passed or ctx ended.
+func (p *poller) wait(ctx context.Context, arn string, timeout time.Duration) obs {
+	ch := make(chan obs, 1)
+	p.mu.Lock()
+	p.pending[arn] = ch
+	p.mu.Unlock()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case o := <-ch:
+		return o
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	delete(p.pending, arn)
+	p.mu.Unlock()
+	select {
+	case o := <-ch: // delivered while giving up
+		return o
+	default:
+	}
+	if ctx.Err() != nil {
+		return obs{err: fmt.Errorf("task %s: %w", shortARN(arn), ctx.Err())}
+	}
+	return obs{err: fmt.Errorf("task %s not RUNNING within %s", shortARN(arn), timeout)}
+}
+
+func (p *poller) pollOnce(ctx context.Context) {
+	p.mu.Lock()
+	arns := make([]string, 0, len(p.pending))
+	for arn := range p.pending {
+		arns = append(arns, arn)
+	}
+	p.mu.Unlock()
+	for i := 0; i < len(arns); i += 100 {
+		batch := arns[i:min(i+100, len(arns))]
+		p.calls.Add(1)
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		out, err := p.ecs.DescribeTasks(cctx, &ecs.DescribeTasksInput{Cluster: aws.String(p.cluster), Tasks: batch})
+		cancel()
+		at := time.Now()
+		if err != nil {
+			p.callErr.Add(1) // retried at the next tick
+			continue
+		}
+		for _, t := range out.Tasks {
+			var o obs
+			switch aws.ToString(t.LastStatus) {
+			case "RUNNING":
+				o = obs{at: at, created: aws.ToTime(t.CreatedAt), started: aws.ToTime(t.StartedAt)}
+				if len(t.Containers) > 0 {
+					o.containerID = aws.ToString(t.Containers[0].RuntimeId)
+				}
+			case "STOPPED", "DEPROVISIONING", "STOPPING":
+				o = obs{err: fmt.Errorf("task %s stopped before RUNNING: %s", shortARN(aws.ToString(t.TaskArn)), stopReason(t))}
+			default:
+				continue
+			}
+			p.deliver(aws.ToString(t.TaskArn), o)
+		}
+	}
+}
+
+func (p *poller) deliver(arn string, o obs) {
+	p.mu.Lock()
+	ch, ok := p.pending[arn]
+	delete(p.pending, arn)
+	p.mu.Unlock()
+	if ok {
+		ch <- o
+	}
+}
+
+func stopReason(t types.Task) string {
+	parts := []string{string(t.StopCode), aws.ToString(t.StoppedReason)}
+	for _, c := range t.Containers {
+		if r := aws.ToString(c.Reason); r != "" {
+			parts = append(parts, aws.ToString(c.Name)+": "+r)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func shortARN(arn string) string {
+	if i := strings.LastIndexByte(arn, '/'); i >= 0 {
+		return arn[i+1:]
+	}
+	return arn
+}
