@@ -139,6 +139,10 @@ func TestTwoAgentsOneEngine(t *testing.T) {
 	if !strings.HasPrefix(aws.ToString(tk.LastStatus), "RUNNING") {
 		t.Errorf("the other task: %s", taskString(tk))
 	}
+	cl, err := c.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{"pair"}})
+	if err != nil || cl.Clusters[0].RegisteredContainerInstancesCount != 2 || cl.Clusters[0].RunningTasksCount != 1 || cl.Clusters[0].PendingTasksCount != 0 {
+		t.Errorf("DescribeClusters counts: %+v, %v", cl.Clusters, err)
+	}
 	list, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("pair"), ContainerInstance: aws.String(a2.ARN)})
 	if err != nil || len(list.TaskArns) != 1 || list.TaskArns[0] != aws.ToString(out.Tasks[1].TaskArn) {
 		t.Errorf("ListTasks on a2 = %v, %v", list, err)

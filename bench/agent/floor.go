@@ -39,9 +39,9 @@ func (f *floor) launch(ctx context.Context) result {
 			Labels: map[string]string{floorLabel: f.runID},
 		},
 		HostConfig: &container.HostConfig{
-			NetworkMode:   "bridge",
-			Memory:        f.mem,
-			CPUShares:     2, // what the agent gives cpu 0
+			NetworkMode: "bridge",
+			// CPUShares 2 is what the agent gives cpu 0.
+			Resources:     container.Resources{Memory: f.mem, CPUShares: 2},
 			RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 		},
 	})

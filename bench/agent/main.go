@@ -48,17 +48,21 @@ type report struct {
 	TputDocker, TputBerth    []result
 	TputDockerT, TputBerthT  time.Duration
 	// Memory.
-	RSSTasks                   int
-	RSSLaunch                  []result
-	RSSLaunchT                 time.Duration
-	AgentIdle, AgentLoaded     procMem
-	AgentEnd, ServerIdle       procMem
-	ServerLoaded               procMem
-	PollCalls, PollErrs        int64
-	Failures                   []string
+	RSSTasks               int
+	RSSLaunch              []result
+	RSSLaunchT             time.Duration
+	AgentIdle, AgentLoaded procMem
+	AgentEnd, ServerIdle   procMem
+	ServerLoaded           procMem
+	PollCalls, PollErrs    int64
+	Failures               []string
 }
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run returns the exit code: 0, 1 when a measurement failed, 2 when the
+// run could not start. Deferred cleanups run before the exit.
+func run() int {
 	var (
 		endpoint   = flag.String("endpoint", "", "berth server `URL` (http://127.0.0.1:PORT)")
 		cluster    = flag.String("cluster", "default", "cluster the agent joined")
@@ -84,11 +88,11 @@ func main() {
 	)
 	flag.Parse()
 	if *endpoint == "" || *instanceID == "" {
-		fatal("-endpoint and -instance-id are required")
+		return fatal("-endpoint and -instance-id are required")
 	}
 	concs, err := parseInts(*concF)
 	if err != nil {
-		fatal("-concurrency: %v", err)
+		return fatal("-concurrency: %v", err)
 	}
 	// The client's collector competes with berth for the same cores.
 	if os.Getenv("GOGC") == "" {
@@ -109,21 +113,21 @@ func main() {
 	}}
 	ecsc := sdkclient.ECS(hc, *endpoint, *region, *accessKey, *secretKey)
 	if err := waitConnected(ctx, ecsc, *cluster, *instanceID, *connectTO); err != nil {
-		fatal("%v", err)
+		return fatal("%v", err)
 	}
 	if *waitOnly {
-		return
+		return 0
 	}
 
 	rep := &report{Started: time.Now().UTC(), Cmd: []string{"testapp", "sleep", "3600"}, MemMiB: int32(*memMiB),
 		Poll: *poll, GoMaxProcs: runtime.GOMAXPROCS(0), TputN: *tputN, TputConc: *tputConc, TputPer: *tputPer, RSSTasks: *rssTasks}
 	progress("building the test image (internal/testimage)")
 	if rep.Image, err = testimage.Build(ctx); err != nil {
-		fatal("%v", err)
+		return fatal("%v", err)
 	}
 	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
-		fatal("docker client: %v", err)
+		return fatal("docker client: %v", err)
 	}
 	defer cli.Close()
 	fl := &floor{cli: cli, image: rep.Image, cmd: rep.Cmd, mem: int64(*memMiB) << 20, runID: *instanceID}
@@ -142,7 +146,7 @@ func main() {
 
 	rep.AgentIdle, rep.ServerIdle = readMem(*agentPID), readMem(*serverPID)
 	if err := b.registerTD(ctx, rep.Image, rep.Cmd, rep.MemMiB); err != nil {
-		fatal("%v", err)
+		return fatal("%v", err)
 	}
 	go b.poll.run(ctx)
 	evs := watchEvents(ctx, cli)
@@ -162,15 +166,16 @@ func main() {
 	}
 	writeMarkdown(os.Stdout, rep)
 	if len(rep.Failures) > 0 {
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench/agent: "+format+"\n", args...)
 }
 
-func fatal(format string, args ...any) {
+func fatal(format string, args ...any) int {
 	progress(format, args...)
-	os.Exit(2)
+	return 2
 }

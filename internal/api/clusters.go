@@ -246,6 +246,9 @@ func (e *ECS) DescribeClusters(ctx context.Context, in *ecsapi.DescribeClustersR
 		if !include(ecsapi.ClusterFieldCONFIGURATIONS) {
 			c.Configuration = nil
 		}
+		if err := e.countClusterTasks(ctx, name, &c); err != nil {
+			return nil, err
+		}
 		c.Statistics = []ecsapi.KeyValuePair{}
 		if include(ecsapi.ClusterFieldSTATISTICS) {
 			c.Statistics = clusterStatistics()
@@ -397,4 +400,25 @@ func (e *ECS) DeleteCluster(ctx context.Context, in *ecsapi.DeleteClusterRequest
 		return nil, err
 	}
 	return &ecsapi.DeleteClusterResponse{Cluster: c}, nil
+}
+
+// countClusterTasks fills the cluster's instance and task counters from its
+// container instance records (which keep their own task counts), so
+// DescribeClusters costs one listing per cluster and writers never contend
+// on the cluster record.
+func (e *ECS) countClusterTasks(ctx context.Context, cluster string, c *ecsapi.Cluster) error {
+	insts, _, err := e.listInstances(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	c.RegisteredContainerInstancesCount, c.RunningTasksCount, c.PendingTasksCount = 0, 0, 0
+	for _, ci := range insts {
+		if ecsapi.Value(ci.Status) == statusInactive {
+			continue
+		}
+		c.RegisteredContainerInstancesCount++
+		c.RunningTasksCount += ci.RunningTasksCount
+		c.PendingTasksCount += ci.PendingTasksCount
+	}
+	return nil
 }

@@ -67,7 +67,7 @@ func Apply(t *ecsapi.Task, st agentproto.TaskState, now time.Time) Change {
 	if Valid(st.Status) && Rank(st.Status) > Rank(ch.From) {
 		t.LastStatus = ecsapi.Ptr(st.Status)
 		ch.Became, ch.Changed = st.Status, true
-		if Rank(st.Status) >= Rank(Running) && t.StartedAt == nil && Rank(ch.From) < Rank(Running) {
+		if Rank(st.Status) >= Rank(Running) && t.StartedAt == nil && Rank(ch.From) < Rank(Running) && st.Status == Running {
 			t.StartedAt, t.ConnectivityAt = &ts, &ts
 			t.Connectivity = ecsapi.Ptr(ecsapi.ConnectivityCONNECTED)
 		}

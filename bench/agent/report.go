@@ -1,0 +1,197 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Targets of the agent issue.
+const (
+	latencyTarget    = 1.15 // berth latency ≤ 1.15× Docker's
+	throughputTarget = 0.90 // berth throughput ≥ 0.9× Docker's
+)
+
+func writeMarkdown(w io.Writer, rep *report) {
+	fmt.Fprintf(w, "Run %s — image `%s`, command `%s`, memory %d MiB, cpu 0, networkMode bridge, no ports; %d CPUs, GOMAXPROCS %d. "+
+		"berth's RUNNING is observed by one poller calling DescribeTasks every %s for all tasks in flight (%d calls, %d failed): "+
+		"the observed latency includes up to %s of polling granularity plus one DescribeTasks round trip; the server-side column "+
+		"is the task's own startedAt − createdAt (millisecond stamps).\n\n",
+		rep.Started.Format("2006-01-02 15:04 UTC"), rep.Image, strings.Join(rep.Cmd, " "), rep.MemMiB, runtime.NumCPU(), rep.GoMaxProcs,
+		rep.Poll, rep.PollCalls, rep.PollErrs, rep.Poll)
+
+	fmt.Fprintln(w, "### Latency: RunTask → RUNNING vs Docker create+start")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| clients | n | Docker create+start p50 / p90 / max ms | berth observed p50 / p90 / max ms | berth server-side p50 / p90 / max ms | berth/Docker p50, p90 (observed) | berth/Docker p50, p90 (server-side) | errors Docker / berth |")
+	fmt.Fprintln(w, "|---:|---:|---|---|---|---|---|---|")
+	var verdicts []string
+	for _, c := range rep.Cells {
+		d, b, s := clientDist(c.Docker), clientDist(c.Berth), serverDist(c.Berth)
+		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s, %s | %s, %s | %d / %d |\n", c.Conc, c.N,
+			triple(d), triple(b), triple(s),
+			ratio(float64(b.P50), float64(d.P50)), ratio(float64(b.P90), float64(d.P90)),
+			ratio(float64(s.P50), float64(d.P50)), ratio(float64(s.P90), float64(d.P90)),
+			d.Errors, b.Errors)
+		verdicts = append(verdicts, fmt.Sprintf("%d client(s): observed p50 %s, p90 %s; server-side p50 %s, p90 %s", c.Conc,
+			meets(float64(b.P50) <= latencyTarget*float64(d.P50)), meets(float64(b.P90) <= latencyTarget*float64(d.P90)),
+			meets(float64(s.P50) <= latencyTarget*float64(d.P50)), meets(float64(s.P90) <= latencyTarget*float64(d.P90))))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Target: latency ≤ %.2f× Docker's. %s.\n\n", latencyTarget, strings.Join(verdicts, "; "))
+
+	if len(rep.Cells) > 0 && rep.Cells[0].Conc == 1 {
+		writeBreakdown(w, rep.Cells[0])
+	}
+	writeThroughput(w, rep)
+	writeMemory(w, rep)
+	for _, f := range rep.Failures {
+		fmt.Fprintf(w, "**%s**\n\n", f)
+	}
+}
+
+func triple(d dist) string {
+	if d.N == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s / %s / %s", ms(d.P50), ms(d.P90), ms(d.Max))
+}
+
+func meets(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "not met"
+}
+
+// writeBreakdown splits the sequential launches at the engine's own
+// timestamps (same host clock): medians of each step.
+func writeBreakdown(w io.Writer, c *cell) {
+	var (
+		dPre, dCreate, dBetween, dAfter, dTotal               []time.Duration
+		bAPI, bPre, bCreate, bBetween, bReport, bSeen, bTotal []time.Duration
+	)
+	for i, r := range c.Docker {
+		t := c.DockerTimes[i]
+		if r.Err != nil || t.Created.IsZero() || t.CreateEv.IsZero() || t.StartEv.IsZero() {
+			continue
+		}
+		dPre = append(dPre, t.Created.Sub(r.Begin))
+		dCreate = append(dCreate, t.CreateEv.Sub(t.Created))
+		dBetween = append(dBetween, t.StartEv.Sub(t.CreateEv))
+		dAfter = append(dAfter, r.Begin.Add(r.Client).Sub(t.StartEv))
+		dTotal = append(dTotal, r.Client)
+	}
+	for i, r := range c.Berth {
+		t := c.BerthTimes[i]
+		if r.Err != nil || t.Created.IsZero() || t.CreateEv.IsZero() || t.StartEv.IsZero() {
+			continue
+		}
+		bAPI = append(bAPI, r.Created.Sub(r.Begin))
+		bPre = append(bPre, t.Created.Sub(r.Created))
+		bCreate = append(bCreate, t.CreateEv.Sub(t.Created))
+		bBetween = append(bBetween, t.StartEv.Sub(t.CreateEv))
+		bReport = append(bReport, r.Started.Sub(t.StartEv))
+		bSeen = append(bSeen, r.Begin.Add(r.Client).Sub(r.Started))
+		bTotal = append(bTotal, r.Client)
+	}
+	fmt.Fprintf(w, "### Where the time goes (sequential launches, medians of %d Docker / %d berth)\n\n", len(dTotal), len(bTotal))
+	fmt.Fprintln(w, "Steps split at the engine's own stamps (container `Created`, its `create` and `start` events, which the engine emits as each call completes) and berth's task stamps (createdAt, startedAt; milliseconds). Medians of steps do not add up exactly to the median total.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| step | Docker ms | berth ms |")
+	fmt.Fprintln(w, "|---|---:|---:|")
+	row := func(name, d, b string) { fmt.Fprintf(w, "| %s | %s | %s |\n", name, d, b) }
+	row("RunTask call → task createdAt (API, before the store commit)", "–", ms(median(bAPI)))
+	row("→ engine stamps the container Created (Docker: create request in; berth: store commit, push to the agent, agent until its create call is in)", ms(median(dPre)), ms(median(bPre)))
+	row("Created → create done (`create` event)", ms(median(dCreate)), ms(median(bCreate)))
+	row("create done → start done (`start` event): Docker: start round trip; berth: agent between the calls + start", ms(median(dBetween)), ms(median(bBetween)))
+	row("start done → ContainerStart returned (Docker) / task startedAt stamped by the server (berth: agent's report)", ms(median(dAfter)), ms(median(bReport)))
+	row("startedAt → RUNNING observed (store commit + DescribeTasks polling)", "–", ms(median(bSeen)))
+	row("**total** (median)", ms(median(dTotal)), ms(median(bTotal)))
+	fmt.Fprintln(w)
+}
+
+func writeThroughput(w io.Writer, rep *report) {
+	if rep.TputDocker == nil && rep.TputBerth == nil {
+		return
+	}
+	calls := (rep.TputN + rep.TputPer - 1) / rep.TputPer
+	dOK, bOK := ok(rep.TputDocker), ok(rep.TputBerth)
+	dRate := rate(dOK, rep.TputDockerT)
+	bRate := rate(bOK, rep.TputBerthT)
+	var first, last time.Time
+	for _, r := range rep.TputBerth {
+		if r.Err != nil {
+			continue
+		}
+		if first.IsZero() || r.Created.Before(first) {
+			first = r.Created
+		}
+		if r.Started.After(last) {
+			last = r.Started
+		}
+	}
+	sSpan := last.Sub(first)
+	sRate := rate(bOK, sSpan)
+	fmt.Fprintf(w, "### Throughput: %d launches as fast as possible\n\n", rep.TputN)
+	fmt.Fprintln(w, "| launcher | started | until all started | per second | p50 / p90 / max of each one's time from the burst's start, ms |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|")
+	fmt.Fprintf(w, "| Docker create+start, %d concurrent | %d | %.2f s | %.1f containers/s | %s |\n", rep.TputConc, dOK, rep.TputDockerT.Seconds(), dRate, triple(burstDist(rep.TputDocker)))
+	fmt.Fprintf(w, "| berth: %d concurrent RunTask (count %d), until all RUNNING observed | %d | %.2f s | %.1f tasks/s | %s |\n", calls, rep.TputPer, bOK, rep.TputBerthT.Seconds(), bRate, triple(clientDist(rep.TputBerth)))
+	fmt.Fprintf(w, "| berth server-side: last startedAt − first createdAt | %d | %.2f s | %.1f tasks/s | |\n", bOK, sSpan.Seconds(), sRate)
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "berth/Docker throughput: %s observed, %s server-side. Target ≥ %.1f× Docker's: %s (observed), %s (server-side).\n\n",
+		ratio(bRate, dRate), ratio(sRate, dRate), throughputTarget, meets(bRate >= throughputTarget*dRate), meets(sRate >= throughputTarget*dRate))
+}
+
+// burstDist is each Docker launch's completion time from the burst's start.
+func burstDist(rs []result) dist {
+	var began time.Time
+	for _, r := range rs {
+		if began.IsZero() || r.Begin.Before(began) {
+			began = r.Begin
+		}
+	}
+	return summarize(rs, func(r result) time.Duration { return r.Begin.Add(r.Client).Sub(began) })
+}
+
+func ok(rs []result) int {
+	n := 0
+	for _, r := range rs {
+		if r.Err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+func writeMemory(w io.Writer, rep *report) {
+	fmt.Fprintln(w, "### Memory")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| state | agent VmRSS MiB | agent VmHWM (peak) MiB | server VmRSS MiB |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|")
+	mem := func(m procMem, f func(procMem) float64) string {
+		if m.Err != "" {
+			return "– (" + m.Err + ")"
+		}
+		return fmt.Sprintf("%.1f", f(m))
+	}
+	rss, hwm := procMem.RSSMiB, procMem.HWMMiB
+	fmt.Fprintf(w, "| idle (connected, before any task) | %s | %s | %s |\n", mem(rep.AgentIdle, rss), mem(rep.AgentIdle, hwm), mem(rep.ServerIdle, rss))
+	fmt.Fprintf(w, "| %d tasks RUNNING | %s | %s | %s |\n", ok(rep.RSSLaunch), mem(rep.AgentLoaded, rss), mem(rep.AgentLoaded, hwm), mem(rep.ServerLoaded, rss))
+	fmt.Fprintf(w, "| end of run (no task running; the stopped ones kept until the cleanup wait) | %s | %s | – |\n", mem(rep.AgentEnd, rss), mem(rep.AgentEnd, hwm))
+	fmt.Fprintln(w)
+	if n := ok(rep.RSSLaunch); n > 0 && rep.AgentLoaded.Err == "" && rep.AgentIdle.Err == "" {
+		fmt.Fprintf(w, "Agent: %.2f MiB per running task above idle. The %d tasks were launched as %d concurrent RunTask calls of %d and were all RUNNING (observed) in %.2f s (%.1f tasks/s).\n\n",
+			(rep.AgentLoaded.RSSMiB()-rep.AgentIdle.RSSMiB())/float64(n), n, (rep.RSSTasks+rep.TputPer-1)/rep.TputPer, rep.TputPer,
+			rep.RSSLaunchT.Seconds(), rate(n, rep.RSSLaunchT))
+	}
+}
