@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -276,4 +277,30 @@ func TestTaskHostAndNoneNetworkModes(t *testing.T) {
 	if got := dockerInspect(t, id, "{{.HostConfig.NetworkMode}}"); got != "none" {
 		t.Errorf("network mode %q, want none", got)
 	}
+}
+
+// An agent that stops answering (SIGSTOP: no heartbeats, the connection
+// stays open) is marked agentConnected=false after three missed heartbeats
+// and receives no placements; when it resumes it reconnects on its own.
+func TestMissedHeartbeatsDisconnectAgent(t *testing.T) {
+	s := startServer(t, "", "--agent-heartbeat", "500ms")
+	c := s.ecs(t)
+	a := startAgent(t, s, "default")
+	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("hb"), ContainerDefinitions: []types.ContainerDefinition{
+		ctrDef("app", requireDocker(t), true, "testapp", "sleep", "3600"),
+	}})
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitInstance(t, c, a, false)
+	out, err := c.RunTask(context.Background(), &ecs.RunTaskInput{TaskDefinition: aws.String(td)})
+	if err != nil || len(out.Tasks) != 0 || len(out.Failures) != 1 || aws.ToString(out.Failures[0].Reason) != "AGENT" || aws.ToString(out.Failures[0].Arn) != a.ARN {
+		t.Errorf("RunTask with the only agent disconnected = %+v %s, %v", out.Tasks, failuresString(out.Failures), err)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitInstance(t, c, a, true)
+	tk := runTask(t, c, &ecs.RunTaskInput{TaskDefinition: aws.String(td)})
+	waitStatus(t, c, "default", aws.ToString(tk.TaskArn), "RUNNING")
 }

@@ -55,20 +55,22 @@ type server struct {
 	Addr    string
 	DataDir string
 	Creds   string
+	// Args are extra flags for `berth server`.
+	Args    []string
 	cmd     *exec.Cmd
 	logPath string
 }
 
 // startServer runs `berth server` with a fresh data dir (or dataDir when
 // given) and waits until it accepts connections.
-func startServer(t *testing.T, dataDir string) *server {
+func startServer(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
 	creds := filepath.Join(t.TempDir(), "credentials")
 	writeFile(t, creds, fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", testKeyID, testSecret))
-	s := &server{t: t, DataDir: dataDir, Creds: creds}
+	s := &server{t: t, DataDir: dataDir, Creds: creds, Args: args}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -88,7 +90,8 @@ func (s *server) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(berthBin, "server", "--listen", addr, "--data-dir", s.DataDir, "--credentials", s.Creds, "--account-id", "123456789012", "--region", testRegion)
+	args := append([]string{"server", "--listen", addr, "--data-dir", s.DataDir, "--credentials", s.Creds, "--account-id", "123456789012", "--region", testRegion}, s.Args...)
+	s.cmd = exec.Command(berthBin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

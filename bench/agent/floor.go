@@ -28,15 +28,19 @@ type floor struct {
 	seq   atomic.Int64
 }
 
+// stopTimeout is the task definition's stopTimeout (seconds).
+var stopTimeout = 2
+
 func (f *floor) launch(ctx context.Context) result {
 	name := fmt.Sprintf("berth-bench-floor-%s-%d", f.runID, f.seq.Add(1))
 	r := result{Begin: time.Now()}
 	cr, err := f.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: name,
 		Config: &container.Config{
-			Image:  f.image,
-			Cmd:    f.cmd,
-			Labels: map[string]string{floorLabel: f.runID},
+			Image:       f.image,
+			Cmd:         f.cmd,
+			Labels:      map[string]string{floorLabel: f.runID},
+			StopTimeout: &stopTimeout,
 		},
 		HostConfig: &container.HostConfig{
 			NetworkMode: "bridge",

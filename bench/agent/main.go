@@ -31,7 +31,7 @@ type cell struct {
 	Conc, N     int
 	Docker      []result
 	Berth       []result
-	DockerTimes []engineTimes // sequential cell only: the breakdown
+	DockerTimes []engineTimes // per result: the breakdown
 	BerthTimes  []engineTimes
 }
 

@@ -41,8 +41,8 @@ func writeMarkdown(w io.Writer, rep *report) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Target: latency ≤ %.2f× Docker's. %s.\n\n", latencyTarget, strings.Join(verdicts, "; "))
 
-	if len(rep.Cells) > 0 && rep.Cells[0].Conc == 1 {
-		writeBreakdown(w, rep.Cells[0])
+	if len(rep.Cells) > 0 {
+		writeBreakdown(w, rep.Cells)
 	}
 	writeThroughput(w, rep)
 	writeMemory(w, rep)
@@ -65,50 +65,77 @@ func meets(ok bool) string {
 	return "not met"
 }
 
-// writeBreakdown splits the sequential launches at the engine's own
+// steps are the breakdown's rows: one value per launch, or false when the
+// launch cannot be split (failed, or a stamp is missing).
+type step struct {
+	name          string
+	docker, berth func(r result, t engineTimes) time.Duration
+}
+
+var steps = []step{
+	{"RunTask call → task createdAt (API, before the store commit)", nil,
+		func(r result, t engineTimes) time.Duration { return r.Created.Sub(r.Begin) }},
+	{"→ engine stamps the container Created (Docker: create request in; berth: store commit, push to the agent, agent until its create call is in)",
+		func(r result, t engineTimes) time.Duration { return t.Created.Sub(r.Begin) },
+		func(r result, t engineTimes) time.Duration { return t.Created.Sub(r.Created) }},
+	{"Created → create done (`create` event)",
+		func(r result, t engineTimes) time.Duration { return t.CreateEv.Sub(t.Created) },
+		func(r result, t engineTimes) time.Duration { return t.CreateEv.Sub(t.Created) }},
+	{"create done → start done (`start` event): Docker: the start call; berth: agent steps between the calls + the start call",
+		func(r result, t engineTimes) time.Duration { return t.StartEv.Sub(t.CreateEv) },
+		func(r result, t engineTimes) time.Duration { return t.StartEv.Sub(t.CreateEv) }},
+	{"start done → ContainerStart returned (Docker) / task startedAt stamped by the server (berth: the agent's report)",
+		func(r result, t engineTimes) time.Duration { return r.Begin.Add(r.Client).Sub(t.StartEv) },
+		func(r result, t engineTimes) time.Duration { return r.Started.Sub(t.StartEv) }},
+	{"startedAt → RUNNING observed (store commit + DescribeTasks polling)", nil,
+		func(r result, t engineTimes) time.Duration { return r.Begin.Add(r.Client).Sub(r.Started) }},
+	{"**total**",
+		func(r result, t engineTimes) time.Duration { return r.Client },
+		func(r result, t engineTimes) time.Duration { return r.Client }},
+}
+
+// stepMedian is the median of f over the launches that can be split.
+func stepMedian(rs []result, ts []engineTimes, f func(result, engineTimes) time.Duration) string {
+	if f == nil {
+		return "–"
+	}
+	var ds []time.Duration
+	for i, r := range rs {
+		if i >= len(ts) {
+			break
+		}
+		t := ts[i]
+		if r.Err != nil || t.Created.IsZero() || t.CreateEv.IsZero() || t.StartEv.IsZero() {
+			continue
+		}
+		ds = append(ds, f(r, t))
+	}
+	if len(ds) == 0 {
+		return "–"
+	}
+	return ms(median(ds))
+}
+
+// writeBreakdown splits the launches of every cell at the engine's own
 // timestamps (same host clock): medians of each step.
-func writeBreakdown(w io.Writer, c *cell) {
-	var (
-		dPre, dCreate, dBetween, dAfter, dTotal               []time.Duration
-		bAPI, bPre, bCreate, bBetween, bReport, bSeen, bTotal []time.Duration
-	)
-	for i, r := range c.Docker {
-		t := c.DockerTimes[i]
-		if r.Err != nil || t.Created.IsZero() || t.CreateEv.IsZero() || t.StartEv.IsZero() {
-			continue
-		}
-		dPre = append(dPre, t.Created.Sub(r.Begin))
-		dCreate = append(dCreate, t.CreateEv.Sub(t.Created))
-		dBetween = append(dBetween, t.StartEv.Sub(t.CreateEv))
-		dAfter = append(dAfter, r.Begin.Add(r.Client).Sub(t.StartEv))
-		dTotal = append(dTotal, r.Client)
-	}
-	for i, r := range c.Berth {
-		t := c.BerthTimes[i]
-		if r.Err != nil || t.Created.IsZero() || t.CreateEv.IsZero() || t.StartEv.IsZero() {
-			continue
-		}
-		bAPI = append(bAPI, r.Created.Sub(r.Begin))
-		bPre = append(bPre, t.Created.Sub(r.Created))
-		bCreate = append(bCreate, t.CreateEv.Sub(t.Created))
-		bBetween = append(bBetween, t.StartEv.Sub(t.CreateEv))
-		bReport = append(bReport, r.Started.Sub(t.StartEv))
-		bSeen = append(bSeen, r.Begin.Add(r.Client).Sub(r.Started))
-		bTotal = append(bTotal, r.Client)
-	}
-	fmt.Fprintf(w, "### Where the time goes (sequential launches, medians of %d Docker / %d berth)\n\n", len(dTotal), len(bTotal))
-	fmt.Fprintln(w, "Steps split at the engine's own stamps (container `Created`, its `create` and `start` events, which the engine emits as each call completes) and berth's task stamps (createdAt, startedAt; milliseconds). Medians of steps do not add up exactly to the median total.")
+func writeBreakdown(w io.Writer, cells []*cell) {
+	fmt.Fprintln(w, "### Where the time goes (medians per step, ms)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| step | Docker ms | berth ms |")
-	fmt.Fprintln(w, "|---|---:|---:|")
-	row := func(name, d, b string) { fmt.Fprintf(w, "| %s | %s | %s |\n", name, d, b) }
-	row("RunTask call → task createdAt (API, before the store commit)", "–", ms(median(bAPI)))
-	row("→ engine stamps the container Created (Docker: create request in; berth: store commit, push to the agent, agent until its create call is in)", ms(median(dPre)), ms(median(bPre)))
-	row("Created → create done (`create` event)", ms(median(dCreate)), ms(median(bCreate)))
-	row("create done → start done (`start` event): Docker: start round trip; berth: agent between the calls + start", ms(median(dBetween)), ms(median(bBetween)))
-	row("start done → ContainerStart returned (Docker) / task startedAt stamped by the server (berth: agent's report)", ms(median(dAfter)), ms(median(bReport)))
-	row("startedAt → RUNNING observed (store commit + DescribeTasks polling)", "–", ms(median(bSeen)))
-	row("**total** (median)", ms(median(dTotal)), ms(median(bTotal)))
+	fmt.Fprintln(w, "Launches split at the engine's own stamps (container `Created`; its `create` and `start` events, which the engine emits as each call completes) and the task's stamps (createdAt, startedAt: milliseconds), all on this host's clock. Medians of steps do not add up exactly to the median total.")
+	fmt.Fprintln(w)
+	head, sep := "| step |", "|---|"
+	for _, c := range cells {
+		head += fmt.Sprintf(" Docker c=%d | berth c=%d |", c.Conc, c.Conc)
+		sep += "---:|---:|"
+	}
+	fmt.Fprintln(w, head+"\n"+sep)
+	for _, st := range steps {
+		line := "| " + st.name + " |"
+		for _, c := range cells {
+			line += " " + stepMedian(c.Docker, c.DockerTimes, st.docker) + " | " + stepMedian(c.Berth, c.BerthTimes, st.berth) + " |"
+		}
+		fmt.Fprintln(w, line)
+	}
 	fmt.Fprintln(w)
 }
 

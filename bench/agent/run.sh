@@ -102,9 +102,12 @@ URL="http://127.0.0.1:$PORT"
 SERVER_PID=$!
 wait_port "$SERVER_PID" "$PORT"
 
+# The agent heartbeats at the server's interval: the agent does not learn
+# it from the server, and a server expecting a heartbeat every second closes
+# the session after 3 s without a message from an agent on the default 10 s.
 "$TMP/berth" agent --server "$URL" --cluster default --data-dir "$TMP/agent-data" \
 	--credentials "$TMP/credentials" --region us-east-1 --introspection-addr 127.0.0.1:0 \
-	--instance-id "$INSTANCE_ID" >"$TMP/agent.log" 2>&1 &
+	--instance-id "$INSTANCE_ID" --heartbeat 1s >"$TMP/agent.log" 2>&1 &
 AGENT_PID=$!
 log "server $URL (pid $SERVER_PID), agent $INSTANCE_ID (pid $AGENT_PID)"
 COMMON=(-endpoint "$URL" -cluster default -instance-id "$INSTANCE_ID" -agent-pid "$AGENT_PID" -server-pid "$SERVER_PID")

@@ -94,17 +94,13 @@ func (s *session) latency(c, n int) {
 	s.rep.Cells = append(s.rep.Cells, ce)
 
 	ce.Docker, _ = runN(s.ctx, n, c, s.fl.launch)
-	if c == 1 {
-		ce.DockerTimes = s.times(ce.Docker, func(r result) string { return r.ID })
-	}
+	ce.DockerTimes = s.times(ce.Docker, func(r result) string { return r.ID })
 	s.resetDocker()
 	d := clientDist(ce.Docker)
 	progress("latency c=%d: Docker create+start n=%d p50 %s ms p90 %s ms max %s ms errors %d", c, d.N, ms(d.P50), ms(d.P90), ms(d.Max), d.Errors)
 
 	ce.Berth, _ = runN(s.ctx, n, c, s.b.launch)
-	if c == 1 {
-		ce.BerthTimes = s.times(ce.Berth, func(r result) string { return r.ContainerID })
-	}
+	ce.BerthTimes = s.times(ce.Berth, func(r result) string { return r.ContainerID })
 	s.resetBerth()
 	d, sd := clientDist(ce.Berth), serverDist(ce.Berth)
 	progress("latency c=%d: berth RunTask → RUNNING n=%d p50 %s ms p90 %s ms max %s ms (server-side p50 %s ms p90 %s ms) errors %d",
