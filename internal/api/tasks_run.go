@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"slices"
 
 	"github.com/berth-dev/berth/internal/ecsapi"
 	"github.com/berth-dev/berth/internal/lifecycle"
@@ -60,10 +61,11 @@ func (e *ECS) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 		if err != nil {
 			return err
 		}
-		if len(insts) == 0 {
+		view := placementView(insts)
+		if !slices.ContainsFunc(view, func(p placement.Instance) bool { return p.Active }) {
+			// None registered, or all DRAINING or deregistered.
 			return invalidParam("No Container Instances were found in your cluster.")
 		}
-		view := placementView(insts)
 		placed, failures := placement.FirstFit(view, l.demand.demand(), count)
 		out = &ecsapi.RunTaskResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
 		for _, f := range failures {

@@ -97,7 +97,7 @@ func Apply(t *ecsapi.Task, st agentproto.TaskState, now time.Time) Change {
 	setTime(&t.PullStartedAt, st.PullStartedAt)
 	setTime(&t.PullStoppedAt, st.PullStoppedAt)
 	setTime(&t.ExecutionStoppedAt, st.ExecutionStoppedAt)
-	if ecsapi.Value(t.HealthStatus) != ecsapi.HealthStatus(st.HealthStatus) {
+	if st.HealthStatus != "" && ecsapi.Value(t.HealthStatus) != ecsapi.HealthStatus(st.HealthStatus) {
 		t.HealthStatus = ecsapi.Ptr(ecsapi.HealthStatus(st.HealthStatus))
 		ch.Changed = true
 	}

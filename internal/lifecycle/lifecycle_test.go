@@ -735,7 +735,7 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a"))
 	// Seeded pseudo-random sequences, so a plain go test covers many orders.
 	rng := rand.New(rand.NewPCG(1, 2))
-	for range 300 {
+	for range 150 {
 		b := make([]byte, 8+rng.IntN(400))
 		for i := range b {
 			b[i] = byte(rng.Uint32())
