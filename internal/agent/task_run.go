@@ -75,10 +75,22 @@ func (t *task) ensureContainer(ctx context.Context, cc containerCheckpoint, spec
 			return cc.ID, nil
 		}
 	}
-	if st, err := t.e.rt.InspectContainer(ctx, cc.DockerName); err == nil {
-		return st.ID, nil
+	// A task this agent process launched cannot have containers yet; only
+	// an adopted one (the agent restarted) may have created them before it
+	// could record the id.
+	if t.adopt {
+		if st, err := t.e.rt.InspectContainer(ctx, cc.DockerName); err == nil {
+			return st.ID, nil
+		}
 	}
-	return t.e.rt.CreateContainer(ctx, spec)
+	id, err := t.e.rt.CreateContainer(ctx, spec)
+	if err != nil {
+		// The name is taken: it is ours (names are unique per task).
+		if st, ierr := t.e.rt.InspectContainer(ctx, cc.DockerName); ierr == nil {
+			return st.ID, nil
+		}
+	}
+	return id, err
 }
 
 // createContainers creates every container not created yet, in an order
@@ -179,8 +191,8 @@ func (t *task) createOne(ctx context.Context, name string, c *ctr, volumes map[s
 	t.cp.Containers[name].ID = id
 	err = t.e.cp.saveTask(t.cp)
 	t.mu.Unlock()
-	if err != nil {
-		return err
+	if err != nil || !t.adopt {
+		return err // a container just created has nothing to read back
 	}
 	return t.refresh(ctx, name)
 }

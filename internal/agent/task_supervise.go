@@ -21,9 +21,12 @@ const defaultStartTimeout = 3 * time.Minute
 // until the task must stop; it returns the stop code and reason ("" when
 // the server asked).
 func (t *task) supervise(ctx context.Context) (code, reason string) {
-	for _, name := range t.order {
-		if err := t.refresh(ctx, name); err != nil {
-			t.log.Warn("inspect container", "container", name, "err", err)
+	if t.adopt {
+		// Read back what the containers did while no agent watched.
+		for _, name := range t.order {
+			if err := t.refresh(ctx, name); err != nil {
+				t.log.Warn("inspect container", "container", name, "err", err)
+			}
 		}
 	}
 	begun := time.Now()
