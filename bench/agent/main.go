@@ -33,6 +33,27 @@ type cell struct {
 	Berth       []result
 	DockerTimes []engineTimes // per result: the breakdown
 	BerthTimes  []engineTimes
+	DockerCPU   cpuSample // CPU used while Docker's launches ran
+	BerthCPU    cpuSample
+}
+
+// tputRun is one launcher's throughput bursts (one per repetition).
+type tputRun struct {
+	Label   string
+	Berth   bool
+	Poll    time.Duration // berth: DescribeTasks interval during the bursts
+	Results []result
+	Bursts  []burst
+	CPU     cpuSample
+	// FromStart is each launch's completion, from its burst's start.
+	FromStart []time.Duration
+}
+
+// burst is one burst's outcome.
+type burst struct {
+	N       int           // launches that succeeded
+	Elapsed time.Duration // until the last one was started (observed RUNNING)
+	Server  time.Duration // berth: last startedAt − first createdAt
 }
 
 type report struct {
@@ -43,14 +64,17 @@ type report struct {
 	Poll       time.Duration
 	GoMaxProcs int
 	Cells      []*cell
-	// Throughput: Docker at TputConc, berth as TputCalls RunTask calls.
+	Commit     string
+	// Throughput: Docker at TputConc, berth as RunTask calls of TputPer.
 	TputN, TputConc, TputPer int
-	TputDocker, TputBerth    []result
-	TputDockerT, TputBerthT  time.Duration
+	TputReps                 int
+	TputPolls                []time.Duration
+	Tput                     []*tputRun
 	// Memory.
 	RSSTasks               int
 	RSSLaunch              []result
 	RSSLaunchT             time.Duration
+	RSSCPU                 cpuSample
 	AgentIdle, AgentLoaded procMem
 	AgentEnd, ServerIdle   procMem
 	ServerLoaded           procMem
@@ -77,6 +101,9 @@ func run() int {
 		tputN      = flag.Int("throughput", 50, "tasks (and containers) of the throughput burst")
 		tputConc   = flag.Int("throughput-concurrency", 8, "concurrent Docker create+start calls of the throughput floor")
 		tputPer    = flag.Int("throughput-count", 10, "RunTask count per call of the throughput burst (calls run concurrently)")
+		tputReps   = flag.Int("throughput-reps", 2, "repetitions of the throughput bursts (alternating launchers)")
+		tputPolls  = flag.String("throughput-poll", "20ms,200ms", "comma-separated DescribeTasks intervals: one berth burst with each")
+		commit     = flag.String("commit", "", "commit measured (reported)")
 		rssTasks   = flag.Int("rss-tasks", 100, "running tasks when the agent's RSS is read")
 		memMiB     = flag.Int("memory", 16, "container memory limit (MiB)")
 		poll       = flag.Duration("poll", 20*time.Millisecond, "DescribeTasks polling interval")
@@ -93,6 +120,14 @@ func run() int {
 	concs, err := parseInts(*concF)
 	if err != nil {
 		return fatal("-concurrency: %v", err)
+	}
+	var polls []time.Duration
+	for _, f := range splitList(*tputPolls) {
+		d, err := time.ParseDuration(f)
+		if err != nil || d <= 0 {
+			return fatal("-throughput-poll: bad interval %q", f)
+		}
+		polls = append(polls, d)
 	}
 	// The client's collector competes with berth for the same cores.
 	if os.Getenv("GOGC") == "" {
@@ -120,7 +155,8 @@ func run() int {
 	}
 
 	rep := &report{Started: time.Now().UTC(), Cmd: []string{"testapp", "sleep", "3600"}, MemMiB: int32(*memMiB),
-		Poll: *poll, GoMaxProcs: runtime.GOMAXPROCS(0), TputN: *tputN, TputConc: *tputConc, TputPer: *tputPer, RSSTasks: *rssTasks}
+		Poll: *poll, GoMaxProcs: runtime.GOMAXPROCS(0), TputN: *tputN, TputConc: *tputConc, TputPer: *tputPer, TputPolls: polls, TputReps: max(1, *tputReps),
+		RSSTasks: *rssTasks, Commit: *commit}
 	progress("building the test image (internal/testimage)")
 	if rep.Image, err = testimage.Build(ctx); err != nil {
 		return fatal("%v", err)
@@ -150,15 +186,17 @@ func run() int {
 	}
 	go b.poll.run(ctx)
 	evs := watchEvents(ctx, cli)
-	s := &session{ctx: ctx, rep: rep, cli: cli, fl: fl, b: b, ev: evs, instanceID: *instanceID}
+	s := &session{ctx: ctx, rep: rep, cli: cli, fl: fl, b: b, ev: evs, instanceID: *instanceID,
+		procs: procs{Agent: *agentPID, Server: *serverPID, Self: os.Getpid(), Dockerd: dockerdPID()}}
 
 	s.warmUp()
-	s.memory(*agentPID, *serverPID)
+	s.memory()
 	s.latency(1, *seqN)
 	for _, c := range concs {
 		s.latency(c, *concN)
 	}
 	s.throughput()
+	b.poll.setInterval(*poll)
 	rep.AgentEnd = readMem(*agentPID)
 	rep.PollCalls, rep.PollErrs = b.poll.calls.Load(), b.poll.callErr.Load()
 	if ctx.Err() != nil {

@@ -15,14 +15,14 @@ import (
 
 // poller watches the tasks being launched with one DescribeTasks call (up
 // to 100 tasks each) every interval, whatever the number of launches in
-// flight, so that polling costs the server the same at every concurrency.
-// A task's RUNNING is observed when the first response showing it arrives:
+// flight (each answer holds every task not seen RUNNING yet). A task's
+// RUNNING is observed when the first response showing it arrives:
 // up to one interval plus one DescribeTasks round trip after the server
 // recorded it.
 type poller struct {
 	ecs     *ecs.Client
 	cluster string
-	every   time.Duration
+	every   atomic.Int64 // interval (ns)
 
 	mu      sync.Mutex
 	pending map[string]chan obs
@@ -39,16 +39,27 @@ type obs struct {
 }
 
 func newPoller(c *ecs.Client, cluster string, every time.Duration) *poller {
-	return &poller{ecs: c, cluster: cluster, every: every, pending: map[string]chan obs{}}
+	p := &poller{ecs: c, cluster: cluster, pending: map[string]chan obs{}}
+	p.setInterval(every)
+	return p
 }
 
-// run polls until ctx ends.
+func (p *poller) setInterval(d time.Duration) { p.every.Store(int64(d)) }
+func (p *poller) interval() time.Duration     { return time.Duration(p.every.Load()) }
+
+// run polls until ctx ends: one round every interval (a round that takes
+// longer delays the next, as a ticker would drop ticks).
 func (p *poller) run(ctx context.Context) {
-	t := time.NewTicker(p.every)
-	defer t.Stop()
+	next := time.Now()
 	for {
+		next = next.Add(p.interval())
+		if now := time.Now(); next.Before(now) {
+			next = now
+		}
+		t := time.NewTimer(time.Until(next))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 			p.pollOnce(ctx)

@@ -15,11 +15,15 @@ const (
 )
 
 func writeMarkdown(w io.Writer, rep *report) {
-	fmt.Fprintf(w, "Run %s — image `%s`, command `%s`, memory %d MiB, cpu 0, networkMode bridge, no ports; %d CPUs, GOMAXPROCS %d. "+
-		"berth's RUNNING is observed by one poller calling DescribeTasks every %s for all tasks in flight (%d calls, %d failed): "+
+	commit := ""
+	if rep.Commit != "" {
+		commit = ", commit `" + rep.Commit + "`"
+	}
+	fmt.Fprintf(w, "Run %s%s — image `%s`, command `%s`, memory %d MiB, cpu 0, networkMode bridge, no ports; %d CPUs, GOMAXPROCS %d. "+
+		"berth's RUNNING is observed by one poller calling DescribeTasks every %s (latency cells) for all tasks in flight (%d calls, %d failed): "+
 		"the observed latency includes up to %s of polling granularity plus one DescribeTasks round trip; the server-side column "+
 		"is the task's own startedAt − createdAt (millisecond stamps).\n\n",
-		rep.Started.Format("2006-01-02 15:04 UTC"), rep.Image, strings.Join(rep.Cmd, " "), rep.MemMiB, runtime.NumCPU(), rep.GoMaxProcs,
+		rep.Started.Format("2006-01-02 15:04 UTC"), commit, rep.Image, strings.Join(rep.Cmd, " "), rep.MemMiB, runtime.NumCPU(), rep.GoMaxProcs,
 		rep.Poll, rep.PollCalls, rep.PollErrs, rep.Poll)
 
 	fmt.Fprintln(w, "### Latency: RunTask → RUNNING vs Docker create+start")
@@ -46,6 +50,7 @@ func writeMarkdown(w io.Writer, rep *report) {
 	}
 	writeThroughput(w, rep)
 	writeMemory(w, rep)
+	writeCPU(w, rep)
 	for _, f := range rep.Failures {
 		fmt.Fprintf(w, "**%s**\n\n", f)
 	}
@@ -140,15 +145,44 @@ func writeBreakdown(w io.Writer, cells []*cell) {
 }
 
 func writeThroughput(w io.Writer, rep *report) {
-	if rep.TputDocker == nil && rep.TputBerth == nil {
+	if len(rep.Tput) == 0 || len(rep.Tput[0].Bursts) == 0 {
 		return
 	}
-	calls := (rep.TputN + rep.TputPer - 1) / rep.TputPer
-	dOK, bOK := ok(rep.TputDocker), ok(rep.TputBerth)
-	dRate := rate(dOK, rep.TputDockerT)
-	bRate := rate(bOK, rep.TputBerthT)
+	fmt.Fprintf(w, "### Throughput: %d launches as fast as possible, %d bursts per launcher (alternating)\n\n", rep.TputN, len(rep.Tput[0].Bursts))
+	fmt.Fprintln(w, "| launcher | started | until all started (per burst) | per second, all bursts (per burst) | server-side: last startedAt − first createdAt, per second | each one's time from its burst's start, p50 / p90 / max ms |")
+	fmt.Fprintln(w, "|---|---:|---|---|---|---|")
+	var dockerRate float64
+	var verdicts []string
+	for _, t := range rep.Tput {
+		var n int
+		var el, sv time.Duration
+		var per, rates []string
+		for _, b := range t.Bursts {
+			n, el, sv = n+b.N, el+b.Elapsed, sv+b.Server
+			per = append(per, fmt.Sprintf("%.2f s", b.Elapsed.Seconds()))
+			rates = append(rates, fmt.Sprintf("%.1f", rate(b.N, b.Elapsed)))
+		}
+		r, sr := rate(n, el), rate(n, sv)
+		server := "–"
+		if t.Berth {
+			server = fmt.Sprintf("%.1f tasks/s", sr)
+		} else {
+			dockerRate = r
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %.1f (%s) | %s | %s |\n", t.Label, n, strings.Join(per, ", "), r, strings.Join(rates, ", "), server, triple(distOf(t.FromStart)))
+		if t.Berth {
+			verdicts = append(verdicts, fmt.Sprintf("polled every %s: %s observed (%s), %s server-side (%s)", t.Poll,
+				ratio(r, dockerRate), meets(r >= throughputTarget*dockerRate), ratio(sr, dockerRate), meets(sr >= throughputTarget*dockerRate)))
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "berth/Docker throughput, target ≥ %.1f×: %s.\n\n", throughputTarget, strings.Join(verdicts, "; "))
+}
+
+// serverSpan is the last startedAt − the first createdAt of the tasks.
+func serverSpan(rs []result) time.Duration {
 	var first, last time.Time
-	for _, r := range rep.TputBerth {
+	for _, r := range rs {
 		if r.Err != nil {
 			continue
 		}
@@ -159,28 +193,35 @@ func writeThroughput(w io.Writer, rep *report) {
 			last = r.Started
 		}
 	}
-	sSpan := last.Sub(first)
-	sRate := rate(bOK, sSpan)
-	fmt.Fprintf(w, "### Throughput: %d launches as fast as possible\n\n", rep.TputN)
-	fmt.Fprintln(w, "| launcher | started | until all started | per second | p50 / p90 / max of each one's time from the burst's start, ms |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---|")
-	fmt.Fprintf(w, "| Docker create+start, %d concurrent | %d | %.2f s | %.1f containers/s | %s |\n", rep.TputConc, dOK, rep.TputDockerT.Seconds(), dRate, triple(burstDist(rep.TputDocker)))
-	fmt.Fprintf(w, "| berth: %d concurrent RunTask (count %d), until all RUNNING observed | %d | %.2f s | %.1f tasks/s | %s |\n", calls, rep.TputPer, bOK, rep.TputBerthT.Seconds(), bRate, triple(clientDist(rep.TputBerth)))
-	fmt.Fprintf(w, "| berth server-side: last startedAt − first createdAt | %d | %.2f s | %.1f tasks/s | |\n", bOK, sSpan.Seconds(), sRate)
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "berth/Docker throughput: %s observed, %s server-side. Target ≥ %.1f× Docker's: %s (observed), %s (server-side).\n\n",
-		ratio(bRate, dRate), ratio(sRate, dRate), throughputTarget, meets(bRate >= throughputTarget*dRate), meets(sRate >= throughputTarget*dRate))
+	return last.Sub(first)
 }
 
-// burstDist is each Docker launch's completion time from the burst's start.
-func burstDist(rs []result) dist {
-	var began time.Time
-	for _, r := range rs {
-		if began.IsZero() || r.Begin.Before(began) {
-			began = r.Begin
+// writeCPU prints the CPU time each process used during each phase.
+func writeCPU(w io.Writer, rep *report) {
+	fmt.Fprintln(w, "### CPU time used per phase")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "User+system time from /proc/PID/stat (10 ms ticks) while the phase ran; the bench client includes the DescribeTasks poller and, for Docker, the moby client. Containers' own start-up (runc, shims) is in none of these columns.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| phase | launches | agent s | server s | bench client s | dockerd s | agent ms per task | DescribeTasks calls |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
+	row := func(name string, n int, c cpuSample, berth bool) {
+		per := "–"
+		if berth && n > 0 {
+			per = ms(c.Agent / time.Duration(n))
 		}
+		fmt.Fprintf(w, "| %s | %d | %.2f | %.2f | %.2f | %.2f | %s | %d |\n", name, n, c.Agent.Seconds(), c.Server.Seconds(), c.Self.Seconds(), c.Dockerd.Seconds(), per, c.Polls)
 	}
-	return summarize(rs, func(r result) time.Duration { return r.Begin.Add(r.Client).Sub(began) })
+	if len(rep.RSSLaunch) > 0 {
+		row(fmt.Sprintf("berth: %d tasks for the memory reading", rep.RSSTasks), ok(rep.RSSLaunch), rep.RSSCPU, true)
+	}
+	for _, c := range rep.Cells {
+		row(fmt.Sprintf("latency, %d client(s): Docker", c.Conc), ok(c.Docker), c.DockerCPU, false)
+		row(fmt.Sprintf("latency, %d client(s): berth", c.Conc), ok(c.Berth), c.BerthCPU, true)
+	}
+	for _, t := range rep.Tput {
+		row("throughput: "+t.Label, ok(t.Results), t.CPU, t.Berth)
+	}
+	fmt.Fprintln(w)
 }
 
 func ok(rs []result) int {

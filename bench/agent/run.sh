@@ -83,7 +83,8 @@ command -v docker >/dev/null || { log "docker CLI not found in PATH"; exit 2; }
 docker info >/dev/null 2>&1 || { log "the Docker engine is not reachable"; exit 2; }
 
 cd "$ROOT"
-log "building berth (go build ./cmd/berth)"
+COMMIT=$(git describe --always --dirty 2>/dev/null || echo unknown)
+log "building berth (go build ./cmd/berth) at $COMMIT"
 if ! timeout 300 go build -o "$TMP/berth" ./cmd/berth; then
 	log "FAILED: berth does not build (see the compiler output above); the benchmark cannot run"
 	exit 3
@@ -110,7 +111,7 @@ wait_port "$SERVER_PID" "$PORT"
 	--instance-id "$INSTANCE_ID" --heartbeat 1s >"$TMP/agent.log" 2>&1 &
 AGENT_PID=$!
 log "server $URL (pid $SERVER_PID), agent $INSTANCE_ID (pid $AGENT_PID)"
-COMMON=(-endpoint "$URL" -cluster default -instance-id "$INSTANCE_ID" -agent-pid "$AGENT_PID" -server-pid "$SERVER_PID")
+COMMON=(-endpoint "$URL" -cluster default -instance-id "$INSTANCE_ID" -agent-pid "$AGENT_PID" -server-pid "$SERVER_PID" -commit "$COMMIT")
 
 log "waiting until the container instance is agentConnected"
 timeout 90 "$TMP/benchagent" "${COMMON[@]}" -wait-connected -connect-timeout 60s

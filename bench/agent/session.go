@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +21,14 @@ type session struct {
 	b          *berth
 	ev         *eventLog
 	instanceID string
+	procs      procs
+}
+
+// sample is the CPU time used so far and the poller's calls.
+func (s *session) sample() cpuSample {
+	c := s.procs.sample()
+	c.Polls = s.b.poll.calls.Load()
+	return c
 }
 
 func (s *session) fail(format string, args ...any) {
@@ -67,41 +73,58 @@ func (s *session) warmUp() {
 
 // memory launches rssTasks tasks, waits until all are RUNNING and reads
 // the agent's (and server's) memory.
-func (s *session) memory(agentPID, serverPID int) {
+func (s *session) memory() {
 	if s.ctx.Err() != nil {
 		return
 	}
 	n := s.rep.RSSTasks
 	progress("memory: launching %d tasks (RunTask count %d, concurrently)", n, s.rep.TputPer)
+	before := s.sample()
 	s.rep.RSSLaunch, s.rep.RSSLaunchT = s.b.burst(s.ctx, n, s.rep.TputPer)
+	s.rep.RSSCPU = s.sample().since(before)
 	if d := clientDist(s.rep.RSSLaunch); d.Errors > 0 {
 		s.fail("memory: %d of %d tasks did not reach RUNNING: %s", d.Errors, n, d.FirstError)
 	}
 	// Let the agent settle (its last reports, the collector) before reading.
 	sleep(s.ctx, 2*time.Second)
-	s.rep.AgentLoaded, s.rep.ServerLoaded = readMem(agentPID), readMem(serverPID)
-	progress("memory: %d tasks RUNNING in %s; agent VmRSS %.1f MiB (idle %.1f MiB)", n-clientDist(s.rep.RSSLaunch).Errors,
+	s.rep.AgentLoaded, s.rep.ServerLoaded = readMem(s.procs.Agent), readMem(s.procs.Server)
+	progress("memory: %d tasks RUNNING in %s; agent VmRSS %.1f MiB (idle %.1f MiB)", ok(s.rep.RSSLaunch),
 		s.rep.RSSLaunchT.Round(time.Millisecond), s.rep.AgentLoaded.RSSMiB(), s.rep.AgentIdle.RSSMiB())
 	s.resetBerth()
 }
 
-// latency measures n launches at concurrency c: Docker, then berth.
+// latency measures n launches each way at concurrency c, in alternating
+// rounds (Docker, then berth; the engine reset after each) so that both
+// sides see the same drift of a shared machine: rounds of one launch when
+// sequential, of 2c launches otherwise.
 func (s *session) latency(c, n int) {
 	if s.ctx.Err() != nil {
 		return
 	}
 	ce := &cell{Conc: c, N: n}
 	s.rep.Cells = append(s.rep.Cells, ce)
+	round := 1
+	if c > 1 {
+		round = 2 * c
+	}
+	for done := 0; done < n && s.ctx.Err() == nil; done += round {
+		k := min(round, n-done)
+		before := s.sample()
+		rs, _ := runN(s.ctx, k, c, s.fl.launch)
+		ce.DockerCPU = ce.DockerCPU.add(s.sample().since(before))
+		ce.Docker = append(ce.Docker, rs...)
+		ce.DockerTimes = append(ce.DockerTimes, s.times(rs, func(r result) string { return r.ID })...)
+		s.resetDocker()
 
-	ce.Docker, _ = runN(s.ctx, n, c, s.fl.launch)
-	ce.DockerTimes = s.times(ce.Docker, func(r result) string { return r.ID })
-	s.resetDocker()
+		before = s.sample()
+		rs, _ = runN(s.ctx, k, c, s.b.launch)
+		ce.BerthCPU = ce.BerthCPU.add(s.sample().since(before))
+		ce.Berth = append(ce.Berth, rs...)
+		ce.BerthTimes = append(ce.BerthTimes, s.times(rs, func(r result) string { return r.ContainerID })...)
+		s.resetBerth()
+	}
 	d := clientDist(ce.Docker)
 	progress("latency c=%d: Docker create+start n=%d p50 %s ms p90 %s ms max %s ms errors %d", c, d.N, ms(d.P50), ms(d.P90), ms(d.Max), d.Errors)
-
-	ce.Berth, _ = runN(s.ctx, n, c, s.b.launch)
-	ce.BerthTimes = s.times(ce.Berth, func(r result) string { return r.ContainerID })
-	s.resetBerth()
 	d, sd := clientDist(ce.Berth), serverDist(ce.Berth)
 	progress("latency c=%d: berth RunTask → RUNNING n=%d p50 %s ms p90 %s ms max %s ms (server-side p50 %s ms p90 %s ms) errors %d",
 		c, d.N, ms(d.P50), ms(d.P90), ms(d.Max), ms(sd.P50), ms(sd.P90), d.Errors)
@@ -131,25 +154,68 @@ func (s *session) times(rs []result, id func(result) string) []engineTimes {
 	return out
 }
 
-// throughput launches TputN containers (Docker, TputConc at a time) and
-// TputN tasks (RunTask calls of TputPer, all at once).
+// throughput launches TputN containers (Docker, TputConc at a time), then
+// TputN tasks (RunTask calls of TputPer, all at once) once per polling
+// interval of TputPolls (the poller's own CPU competes with the engine),
+// TputReps times, alternating.
 func (s *session) throughput() {
-	if s.ctx.Err() != nil {
-		return
-	}
 	r := s.rep
-	r.TputDocker, r.TputDockerT = runN(s.ctx, r.TputN, r.TputConc, s.fl.launch)
-	s.resetDocker()
-	progress("throughput: %d Docker create+start (%d concurrent) in %s", r.TputN, r.TputConc, r.TputDockerT.Round(time.Millisecond))
-	r.TputBerth, r.TputBerthT = s.b.burst(s.ctx, r.TputN, r.TputPer)
-	s.resetBerth()
-	progress("throughput: %d tasks (RunTask count %d ×%d) RUNNING in %s", r.TputN, r.TputPer, (r.TputN+r.TputPer-1)/r.TputPer, r.TputBerthT.Round(time.Millisecond))
-	if d := clientDist(r.TputBerth); d.Errors > 0 {
-		s.fail("throughput: %d berth tasks failed: %s", d.Errors, d.FirstError)
+	calls := (r.TputN + r.TputPer - 1) / r.TputPer
+	docker := &tputRun{Label: fmt.Sprintf("Docker create+start, %d concurrent", r.TputConc)}
+	r.Tput = append(r.Tput, docker)
+	var berths []*tputRun
+	for _, poll := range r.TputPolls {
+		t := &tputRun{Berth: true, Poll: poll,
+			Label: fmt.Sprintf("berth: %d concurrent RunTask (count %d) until all RUNNING, polled every %s", calls, r.TputPer, poll)}
+		berths = append(berths, t)
+		r.Tput = append(r.Tput, t)
 	}
-	if d := clientDist(r.TputDocker); d.Errors > 0 {
-		s.fail("throughput: %d Docker launches failed: %s", d.Errors, d.FirstError)
+	for rep := 1; rep <= r.TputReps && s.ctx.Err() == nil; rep++ {
+		before := s.sample()
+		rs, elapsed := runN(s.ctx, r.TputN, r.TputConc, s.fl.launch)
+		docker.add(rs, elapsed, s.sample().since(before), false)
+		s.resetDocker()
+		progress("throughput %d/%d: %d Docker create+start (%d concurrent) in %s", rep, r.TputReps, ok(rs), r.TputConc, elapsed.Round(time.Millisecond))
+		if d := clientDist(rs); d.Errors > 0 {
+			s.fail("throughput: %d Docker launches failed: %s", d.Errors, d.FirstError)
+		}
+		for _, t := range berths {
+			if s.ctx.Err() != nil {
+				return
+			}
+			s.b.poll.setInterval(t.Poll)
+			before := s.sample()
+			rs, elapsed := s.b.burst(s.ctx, r.TputN, r.TputPer)
+			t.add(rs, elapsed, s.sample().since(before), true)
+			s.resetBerth()
+			progress("throughput %d/%d: %d tasks RUNNING in %s (polled every %s)", rep, r.TputReps, ok(rs), elapsed.Round(time.Millisecond), t.Poll)
+			if d := clientDist(rs); d.Errors > 0 {
+				s.fail("throughput (poll %s): %d berth tasks failed: %s", t.Poll, d.Errors, d.FirstError)
+			}
+		}
 	}
+}
+
+// add records one burst.
+func (t *tputRun) add(rs []result, elapsed time.Duration, cpu cpuSample, berth bool) {
+	t.Results = append(t.Results, rs...)
+	t.CPU = t.CPU.add(cpu)
+	b := burst{N: ok(rs), Elapsed: elapsed}
+	var began time.Time
+	for _, r := range rs {
+		if began.IsZero() || r.Begin.Before(began) {
+			began = r.Begin
+		}
+	}
+	for _, r := range rs {
+		if r.Err == nil {
+			t.FromStart = append(t.FromStart, r.Begin.Add(r.Client).Sub(began))
+		}
+	}
+	if berth {
+		b.Server = serverSpan(rs)
+	}
+	t.Bursts = append(t.Bursts, b)
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -161,52 +227,19 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// procMem is a process's resident memory from /proc/PID/status (kB).
-type procMem struct {
-	RSS, HWM int64
-	Err      string
-}
-
-func (m procMem) RSSMiB() float64 { return float64(m.RSS) / 1024 }
-func (m procMem) HWMMiB() float64 { return float64(m.HWM) / 1024 }
-
-func readMem(pid int) procMem {
-	if pid <= 0 {
-		return procMem{Err: "no pid"}
-	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return procMem{Err: err.Error()}
-	}
-	defer f.Close()
-	var m procMem
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(v)
-		if len(fields) == 0 {
-			continue
-		}
-		n, _ := strconv.ParseInt(fields[0], 10, 64)
-		switch k {
-		case "VmRSS":
-			m.RSS = n
-		case "VmHWM":
-			m.HWM = n
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
 		}
 	}
-	return m
+	return out
 }
 
 func parseInts(s string) ([]int, error) {
 	var out []int
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
+	for _, f := range splitList(s) {
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 1 {
 			return nil, fmt.Errorf("bad number %q", f)

@@ -89,12 +89,10 @@ func (e *engine) apply(m agentproto.TaskManifest) {
 		e.report(agentproto.TaskState{TaskARN: m.TaskARN, Status: lifecycle.Stopped, ExecutionStoppedAt: &now})
 		return
 	}
-	cp := &taskCheckpoint{Manifest: m, Containers: map[string]*containerCheckpoint{}}
-	if err := e.cp.saveTask(cp); err != nil {
-		e.log.Error("checkpoint new task", "task", m.TaskARN, "err", err)
-		return
-	}
-	e.launch(cp, false)
+	// Not checkpointed yet: until the task names its first container
+	// nothing of it exists on this host, and after a crash the server's
+	// next sync delivers it again.
+	e.launch(&taskCheckpoint{Manifest: m, Containers: map[string]*containerCheckpoint{}}, false)
 }
 
 // sync takes the full set of the instance's live tasks: tasks running here

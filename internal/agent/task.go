@@ -165,7 +165,15 @@ func (t *task) prepare(ctx context.Context) (code, reason string) {
 			return failStart(ctx, "CannotCreateContainerError: %v", err)
 		}
 	}
-	t.setStatus(lifecycle.Pending)
+	if mode == ecsapi.NetworkModeAwsvpc {
+		t.setStatus(lifecycle.Pending) // out of PROVISIONING: the network is up
+	} else {
+		t.mu.Lock()
+		if lifecycle.Rank(t.cp.State.Status) < lifecycle.Rank(lifecycle.Pending) {
+			t.cp.State.Status = lifecycle.Pending // where the server started it
+		}
+		t.mu.Unlock()
+	}
 	if err := t.pull(ctx); err != nil {
 		return failStart(ctx, "CannotPullContainerError: %v", err)
 	}
@@ -213,7 +221,13 @@ func (t *task) report() {
 	}
 	t.lastReport = st
 	t.cp.State = st
-	err := t.e.cp.saveTask(t.cp)
+	// Only the end is checkpointed: every other state is read back from
+	// the containers by a restarted agent, and a write (an fsync) per report
+	// would sit on the path from RunTask to RUNNING.
+	var err error
+	if st.Status == lifecycle.Stopped {
+		err = t.e.cp.saveTask(t.cp)
+	}
 	t.mu.Unlock()
 	if err != nil {
 		t.log.Error("checkpoint task", "err", err)

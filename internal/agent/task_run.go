@@ -188,11 +188,12 @@ func (t *task) createOne(ctx context.Context, name string, c *ctr, volumes map[s
 	}
 	ids[name] = id
 	t.mu.Lock()
+	// Not checkpointed at once: the name already is, and adoption finds the
+	// container by name.
 	t.cp.Containers[name].ID = id
-	err = t.e.cp.saveTask(t.cp)
 	t.mu.Unlock()
-	if err != nil || !t.adopt {
-		return err // a container just created has nothing to read back
+	if !t.adopt {
+		return nil // a container just created has nothing to read back
 	}
 	return t.refresh(ctx, name)
 }
