@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -285,7 +286,13 @@ func TestTaskHostAndNoneNetworkModes(t *testing.T) {
 func TestMissedHeartbeatsDisconnectAgent(t *testing.T) {
 	s := startServer(t, "", "--agent-heartbeat", "500ms")
 	c := s.ecs(t)
-	a := startAgent(t, s, "default")
+	// The agent's own interval is longer than the server's: it answers the
+	// server's heartbeats, so it stays connected.
+	a := startAgent(t, s, "default", "--heartbeat", "10s")
+	time.Sleep(2 * time.Second)
+	if strings.Contains(s.log(), "agent disconnected") {
+		t.Fatalf("an agent with a longer heartbeat interval was disconnected:\n%s", s.log())
+	}
 	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("hb"), ContainerDefinitions: []types.ContainerDefinition{
 		ctrDef("app", requireDocker(t), true, "testapp", "sleep", "3600"),
 	}})

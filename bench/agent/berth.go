@@ -157,7 +157,7 @@ func (b *berth) stopAll(ctx context.Context, timeout time.Duration) (int, error)
 		_, err := b.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(b.cluster), Task: aws.String(arn), Reason: aws.String("bench done")})
 		if err != nil {
 			emu.Lock()
-			firstErr = cmpErr(firstErr, fmt.Errorf("StopTask: %w", err))
+			firstErr = firstOf(firstErr, fmt.Errorf("StopTask: %w", err))
 			emu.Unlock()
 		}
 	})
@@ -177,7 +177,7 @@ func (b *berth) stopAll(ctx context.Context, timeout time.Duration) (int, error)
 		}
 		if left == 0 || ctx.Err() != nil || time.Now().After(deadline) {
 			if left > 0 {
-				firstErr = cmpErr(firstErr, fmt.Errorf("%d of %d tasks not STOPPED within %s", left, len(arns), timeout))
+				firstErr = firstOf(firstErr, fmt.Errorf("%d of %d tasks not STOPPED within %s", left, len(arns), timeout))
 			}
 			return left, firstErr
 		}
@@ -185,7 +185,8 @@ func (b *berth) stopAll(ctx context.Context, timeout time.Duration) (int, error)
 	}
 }
 
-func cmpErr(first, next error) error {
+// firstOf keeps the first error.
+func firstOf(first, next error) error {
 	if first != nil {
 		return first
 	}

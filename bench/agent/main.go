@@ -121,6 +121,14 @@ func run() int {
 	if err != nil {
 		return fatal("-concurrency: %v", err)
 	}
+	switch {
+	case *seqN < 1 || *concN < 1 || *tputN < 1 || *rssTasks < 1 || *tputConc < 1:
+		return fatal("-seq, -n, -throughput, -rss-tasks and -throughput-concurrency must be at least 1")
+	case *tputPer < 1 || *tputPer > 10:
+		return fatal("-throughput-count must be 1 to 10 (RunTask's count)")
+	case *poll <= 0 || *taskTO <= 0 || *timeout <= 0:
+		return fatal("-poll, -task-timeout and -timeout must be positive")
+	}
 	var polls []time.Duration
 	for _, f := range splitList(*tputPolls) {
 		d, err := time.ParseDuration(f)
@@ -196,7 +204,6 @@ func run() int {
 		s.latency(c, *concN)
 	}
 	s.throughput()
-	b.poll.setInterval(*poll)
 	rep.AgentEnd = readMem(*agentPID)
 	rep.PollCalls, rep.PollErrs = b.poll.calls.Load(), b.poll.callErr.Load()
 	if ctx.Err() != nil {

@@ -197,6 +197,12 @@ func (s *sessionClient) session(ctx context.Context) error {
 				if err := send(agentproto.Message{Type: agentproto.TypeAck, Seq: m.Seq}); err != nil {
 					return err
 				}
+			case agentproto.TypeHeartbeat:
+				// Answer the server's heartbeat, so the server hears this
+				// agent at its own interval whatever the agent's is.
+				if err := send(agentproto.Message{Type: agentproto.TypeHeartbeat}); err != nil {
+					return err
+				}
 			case agentproto.TypeAck:
 				s.out.ack(m.Seq)
 			case agentproto.TypeError:

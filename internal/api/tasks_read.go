@@ -30,7 +30,7 @@ func (e *ECS) DescribeTasks(ctx context.Context, in *ecsapi.DescribeTasksRequest
 	withTags := slices.Contains(in.Include, ecsapi.TaskFieldTAGS)
 	out := &ecsapi.DescribeTasksResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
 	for _, ref := range in.Tasks {
-		rec, _, err := e.loadTask(ctx, cluster, ref)
+		rec, err := e.loadTaskView(ctx, cluster, ref)
 		if err != nil {
 			if isCode(err, ecsapi.CodeInvalidParameterException) {
 				out.Failures = append(out.Failures, ecsapi.Failure{Arn: ecsapi.Ptr(e.taskARNFor(cluster, ref)), Reason: ecsapi.Ptr("MISSING")})
@@ -81,7 +81,7 @@ func (e *ECS) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*ecsa
 	if in.ContainerInstance != nil {
 		instID = instanceIDOf(*in.ContainerInstance)
 	}
-	match := func(rec *taskRecord) bool {
+	match := func(rec *taskView) bool {
 		t := &rec.Task
 		want := ecsapi.Value(t.DesiredStatus)
 		if desired == lifecycle.Running && want != lifecycle.Running || desired == lifecycle.Stopped && want != lifecycle.Stopped || desired == string(ecsapi.DesiredStatusPENDING) && ecsapi.Value(t.LastStatus) != lifecycle.Pending {
@@ -90,7 +90,7 @@ func (e *ECS) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*ecsa
 		if instID != "" && rec.InstanceID != instID {
 			return false
 		}
-		if in.Family != nil && ecsapi.Value(rec.Definition.Family) != *in.Family {
+		if in.Family != nil && familyOfARN(ecsapi.Value(t.TaskDefinitionArn)) != *in.Family {
 			return false
 		}
 		if in.StartedBy != nil && ecsapi.Value(t.StartedBy) != *in.StartedBy {
@@ -113,7 +113,7 @@ func (e *ECS) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*ecsa
 		}
 		for _, kv := range kvs {
 			after = kv.Key
-			var rec taskRecord
+			var rec taskView
 			if err := json.Unmarshal(kv.Value, &rec); err != nil {
 				return nil, err
 			}
@@ -144,4 +144,30 @@ func serviceNameOf(ref string) string {
 func isCode(err error, code string) bool {
 	var ae *awsjson.Error
 	return errors.As(err, &ae) && ae.Code == code
+}
+
+// taskView is the part of a task record the read calls return: decoding it
+// skips the task definition snapshot, most of a record's bytes.
+type taskView struct {
+	Task       ecsapi.Task `json:"task"`
+	InstanceID string      `json:"instanceId"`
+}
+
+func (e *ECS) loadTaskView(ctx context.Context, cluster, ref string) (taskView, error) {
+	var v taskView
+	_, err := e.getJSON(ctx, taskKey(cluster, instanceIDOf(ref)), &v)
+	if errors.Is(err, store.ErrNotFound) {
+		return v, invalidParam("The referenced task was not found.")
+	}
+	return v, err
+}
+
+// familyOfARN is the family of a task definition ARN
+// (arn:...:task-definition/<family>:<revision>).
+func familyOfARN(tdARN string) string {
+	name := instanceIDOf(tdARN)
+	if i := strings.LastIndexByte(name, ':'); i >= 0 {
+		return name[:i]
+	}
+	return name
 }
