@@ -16,6 +16,12 @@ import (
 // ErrWrongInstance: an agent reported a task that is not placed on it.
 var ErrWrongInstance = errors.New("task is not placed on this container instance")
 
+// PermanentStateError reports whether an ApplyTaskState error can never go
+// away by resending: the task is unknown or placed on another instance.
+func PermanentStateError(err error) bool {
+	return errors.Is(err, ErrWrongInstance) || isCode(err, ecsapi.CodeInvalidParameterException)
+}
+
 // taskClass is how a status counts on its instance.
 type taskClass int
 

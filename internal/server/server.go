@@ -72,6 +72,7 @@ func Run(ctx context.Context, cfg Config) error {
 			_, err := verifier.Verify(r, nil)
 			return err
 		},
+		Permanent: api.PermanentStateError,
 		Log:       log,
 		Heartbeat: cfg.Heartbeat,
 	})

@@ -41,7 +41,10 @@ type Server struct {
 	TasksPrefix func(cluster string) string
 	// Authenticate verifies the SigV4 signature of the upgrade request.
 	Authenticate func(r *http.Request) error
-	Log          *slog.Logger
+	// Permanent reports whether ApplyTaskState's error means the report
+	// can never apply (it is then acknowledged and dropped).
+	Permanent func(error) bool
+	Log       *slog.Logger
 	// Heartbeat is the heartbeat interval (agentproto.HeartbeatInterval when 0).
 	Heartbeat time.Duration
 
@@ -76,6 +79,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		s.Log.Warn("agent session upgrade failed", "instance", inst, "err", err)
+		s.mu.Lock()
+		live := s.gens[inst] != 0
+		s.mu.Unlock()
+		if !live {
+			_ = s.Backend.SetAgentConnected(context.WithoutCancel(r.Context()), cluster, inst, false)
+		}
 		return
 	}
 	conn.SetReadLimit(4 << 20)
@@ -181,13 +190,16 @@ func (s *Server) read(ctx context.Context, conn *websocket.Conn, cluster, inst s
 				continue
 			}
 			err := s.Backend.ApplyTaskState(ctx, cluster, inst, *m.State)
-			if err != nil && ctx.Err() != nil {
-				return err
-			}
-			if err != nil {
-				// Not retryable by resending (unknown task, wrong
-				// instance): acknowledge so the agent drops it.
+			switch {
+			case err == nil:
+			case s.Permanent != nil && s.Permanent(err):
+				// Resending cannot help (unknown task, another
+				// instance's task): acknowledge so the agent drops it.
 				log.Warn("agent state report refused", "task", m.State.TaskARN, "err", err)
+			default:
+				// Not durable: close the session unacknowledged; the
+				// agent resends after reconnecting.
+				return fmt.Errorf("apply state of %s: %w", m.State.TaskARN, err)
 			}
 			select {
 			case out <- agentproto.Message{Type: agentproto.TypeAck, Seq: m.Seq}:
