@@ -42,6 +42,8 @@ type ECS struct {
 	reg   registrar
 	// endpoint is the base URL agents reach this server at.
 	endpoint endpointURL
+	// tasks caches decoded tasks for the read calls.
+	tasks taskCache
 }
 
 var _ ecsapi.API = (*ECS)(nil)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -113,8 +112,8 @@ func (e *ECS) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*ecsa
 		}
 		for _, kv := range kvs {
 			after = kv.Key
-			var rec taskView
-			if err := json.Unmarshal(kv.Value, &rec); err != nil {
+			rec, err := e.tasks.view(kv.Key, kv.ModRev, kv.Value)
+			if err != nil {
 				return nil, err
 			}
 			if !match(&rec) {
@@ -154,12 +153,15 @@ type taskView struct {
 }
 
 func (e *ECS) loadTaskView(ctx context.Context, cluster, ref string) (taskView, error) {
-	var v taskView
-	_, err := e.getJSON(ctx, taskKey(cluster, instanceIDOf(ref)), &v)
+	key := taskKey(cluster, instanceIDOf(ref))
+	kv, err := e.st.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
-		return v, invalidParam("The referenced task was not found.")
+		return taskView{}, invalidParam("The referenced task was not found.")
 	}
-	return v, err
+	if err != nil {
+		return taskView{}, err
+	}
+	return e.tasks.view(key, kv.ModRev, kv.Value)
 }
 
 // familyOfARN is the family of a task definition ARN
