@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	srvDone := a.serveEndpoints(ctx, endpoints)
-	sc := &sessionClient{a: a, out: out, connected: func(bool) {}}
+	sc := &sessionClient{a: a, out: out}
 	sc.run(ctx)
 	a.engine.wait()
 	<-srvDone

@@ -80,8 +80,6 @@ func (o *outbox) after(sent int64) []outEntry {
 type sessionClient struct {
 	a   *Agent
 	out *outbox
-	// connected is called with true when a session is up, false when down.
-	connected func(bool)
 }
 
 func (s *sessionClient) run(ctx context.Context) {
@@ -89,7 +87,6 @@ func (s *sessionClient) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		began := time.Now()
 		err := s.session(ctx)
-		s.connected(false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -125,7 +122,6 @@ func (s *sessionClient) session(ctx context.Context) error {
 	defer conn.CloseNow()
 	conn.SetReadLimit(64 << 20)
 	s.a.log.Info("control session open", "server", s.a.cfg.ServerURL)
-	s.connected(true)
 
 	in := make(chan agentproto.Message, 16)
 	readErr := make(chan error, 1)

@@ -377,7 +377,6 @@ func (e *ECS) newTask(l *taskLaunch, ci *ecsapi.ContainerInstance) taskRecord {
 			Image:             cd.Image,
 			LastStatus:        ecsapi.Ptr(lifecycle.Pending),
 			NetworkInterfaces: []ecsapi.NetworkInterface{},
-			NetworkBindings:   nil,
 			HealthStatus:      ecsapi.Ptr(ecsapi.HealthStatusUNKNOWN),
 			Cpu:               ecsapi.Ptr(strconv.Itoa(int(cd.Cpu))),
 		}
