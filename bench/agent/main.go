@@ -22,6 +22,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/berth-dev/berth/bench/internal/benchflag"
 	"github.com/berth-dev/berth/internal/sdkclient"
 	"github.com/berth-dev/berth/internal/testimage"
 )
@@ -117,7 +118,7 @@ func run() int {
 	if *endpoint == "" || *instanceID == "" {
 		return fatal("-endpoint and -instance-id are required")
 	}
-	concs, err := parseInts(*concF)
+	concs, err := benchflag.PositiveInts(*concF)
 	if err != nil {
 		return fatal("-concurrency: %v", err)
 	}
@@ -130,7 +131,7 @@ func run() int {
 		return fatal("-poll, -task-timeout and -timeout must be positive")
 	}
 	var polls []time.Duration
-	for _, f := range splitList(*tputPolls) {
+	for _, f := range benchflag.List(*tputPolls) {
 		d, err := time.ParseDuration(f)
 		if err != nil || d <= 0 {
 			return fatal("-throughput-poll: bad interval %q", f)

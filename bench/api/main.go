@@ -11,9 +11,10 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/berth-dev/berth/bench/internal/benchflag"
 )
 
 type config struct {
@@ -84,7 +85,7 @@ func main() {
 	rep := &report{
 		Started: time.Now().UTC(),
 		Config: config{
-			Targets: splitList(*targetsF), Scenarios: splitList(*scenariosF), Clients: splitList(*clientsF), Concurrency: conc,
+			Targets: benchflag.List(*targetsF), Scenarios: benchflag.List(*scenariosF), Clients: benchflag.List(*clientsF), Concurrency: conc,
 			Duration: duration.String(), Warmup: warmup.String(), MaxRequests: *maxRequests,
 			Revisions: *revisions, MotoRevisions: *motoRevs, Families: *families,
 			GoMaxProcs: runtime.GOMAXPROCS(0),
@@ -170,29 +171,12 @@ func main() {
 	}
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 func parseInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range splitList(s) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("bad number %q", f)
-		}
-		out = append(out, n)
+	out, err := benchflag.PositiveInts(s)
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("empty list")
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("empty list")
-	}
-	return out, nil
+	return out, err
 }
 
 func fatal(format string, args ...any) {

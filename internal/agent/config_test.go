@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,7 +55,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 	} {
 		var c Config
 		err := c.ApplyEnv(func(k string) string { return env[k] })
-		if err == nil || !contains([]string{err.Error()[:len(name)]}, name) {
+		if err == nil || !strings.HasPrefix(err.Error(), name) {
 			t.Errorf("%s: error %v does not name the setting", name, err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -362,7 +363,7 @@ func (t *task) prepareVolumes(ctx context.Context) (map[string]containerspec.Vol
 			}
 			if !shared {
 				t.mu.Lock()
-				if !contains(t.cp.Volumes, vol.Name) {
+				if !slices.Contains(t.cp.Volumes, vol.Name) {
 					t.cp.Volumes = append(t.cp.Volumes, vol.Name)
 				}
 				t.mu.Unlock()
@@ -381,15 +382,6 @@ func (t *task) prepareVolumes(ctx context.Context) (map[string]containerspec.Vol
 		}
 	}
 	return out, nil
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func taskIDOf(arn string) string {

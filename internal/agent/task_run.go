@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/containerspec"
@@ -129,7 +130,7 @@ func (t *task) createContainers(ctx context.Context, volumes map[string]containe
 
 func createDepsMet(cd ecsapi.ContainerDefinition, ids map[string]string) bool {
 	for _, l := range cd.Links {
-		name, _, _ := cutColon(l)
+		name, _, _ := strings.Cut(l, ":")
 		if ids[name] == "" {
 			return false
 		}
@@ -140,15 +141,6 @@ func createDepsMet(cd ecsapi.ContainerDefinition, ids map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func cutColon(s string) (string, string, bool) {
-	for i := range s {
-		if s[i] == ':' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 func (t *task) createOne(ctx context.Context, name string, c *ctr, volumes map[string]containerspec.VolumeSource, ids map[string]string) error {

@@ -103,8 +103,7 @@ func (e *ECS) putInstance(ctx context.Context, cluster string, ci ecsapi.Contain
 
 // instanceIDOfRecord is the id segment of a record's ARN.
 func instanceIDOfRecord(ci ecsapi.ContainerInstance) string {
-	a := ecsapi.Value(ci.ContainerInstanceArn)
-	return a[strings.LastIndexByte(a, '/')+1:]
+	return lastSegment(ecsapi.Value(ci.ContainerInstanceArn))
 }
 
 // missingInstance is the failure ECS reports for an unknown reference: the

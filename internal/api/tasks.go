@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/ecsapi"
 	"github.com/berth-dev/berth/internal/lifecycle"
@@ -116,10 +117,7 @@ func (e *ECS) prepareLaunch(ctx context.Context, clusterRef *string, tdRef strin
 	if err := validateOverrides(&def, ov); err != nil {
 		return nil, err
 	}
-	l.demand, err = taskDemand(&def, ov)
-	if err != nil {
-		return nil, err
-	}
+	l.demand = taskDemand(&def, ov)
 	return l, nil
 }
 
@@ -163,7 +161,7 @@ func containerOverride(ov *ecsapi.TaskOverride, name string) *ecsapi.ContainerOv
 // taskDemand is the resources a task reserves on its instance: task-level
 // cpu and memory when set (overrides first), else the sum over containers
 // (memory, else memoryReservation), plus its static host ports.
-func taskDemand(def *ecsapi.TaskDefinition, ov *ecsapi.TaskOverride) (reservation, error) {
+func taskDemand(def *ecsapi.TaskDefinition, ov *ecsapi.TaskOverride) reservation {
 	var r reservation
 	var sumCPU, sumMem int64
 	mode := taskdef.EffectiveNetworkMode(def)
@@ -222,7 +220,7 @@ func taskDemand(def *ecsapi.TaskDefinition, ov *ecsapi.TaskOverride) (reservatio
 			r.Memory = n
 		}
 	}
-	return r, nil
+	return r
 }
 
 // placementView turns stored instances into placement's snapshot.
@@ -316,15 +314,9 @@ func (e *ECS) listInstances(ctx context.Context, cluster string) ([]ecsapi.Conta
 	return insts, revs, nil
 }
 
-// instanceIDOf is the last segment of a container instance ARN.
-func instanceIDOf(arnStr string) string {
-	for i := len(arnStr) - 1; i >= 0; i-- {
-		if arnStr[i] == '/' {
-			return arnStr[i+1:]
-		}
-	}
-	return arnStr
-}
+// lastSegment is what follows the last "/" of an ARN (a task, instance or
+// service id, a cluster name); a bare name or id is returned as it is.
+func lastSegment(s string) string { return s[strings.LastIndexByte(s, '/')+1:] }
 
 // newTask builds the stored record of a task placed on ci.
 func (e *ECS) newTask(l *taskLaunch, ci *ecsapi.ContainerInstance) taskRecord {
@@ -399,7 +391,7 @@ func (e *ECS) newTask(l *taskLaunch, ci *ecsapi.ContainerInstance) taskRecord {
 		}
 		t.Containers = append(t.Containers, c)
 	}
-	return taskRecord{Task: t, Definition: def, InstanceID: instanceIDOf(ecsapi.Value(ci.ContainerInstanceArn)), Reserved: l.demand}
+	return taskRecord{Task: t, Definition: def, InstanceID: instanceIDOfRecord(*ci), Reserved: l.demand}
 }
 
 // echoOverrides is the overrides member ECS returns: every container named,
@@ -466,11 +458,7 @@ func (e *ECS) taskTags(l *taskLaunch) []ecsapi.Tag {
 // loadTask resolves a task ARN or id in cluster.
 func (e *ECS) loadTask(ctx context.Context, cluster, ref string) (taskRecord, int64, error) {
 	var rec taskRecord
-	id := ref
-	if len(ref) > 4 && ref[:4] == "arn:" {
-		id = instanceIDOf(ref)
-	}
-	rev, err := e.getJSON(ctx, taskKey(cluster, id), &rec)
+	rev, err := e.getJSON(ctx, taskKey(cluster, lastSegment(ref)), &rec)
 	if errors.Is(err, store.ErrNotFound) {
 		return rec, 0, invalidParam("The referenced task was not found.")
 	}

@@ -78,7 +78,7 @@ func (e *ECS) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*ecsa
 	}
 	var instID string
 	if in.ContainerInstance != nil {
-		instID = instanceIDOf(*in.ContainerInstance)
+		instID = lastSegment(*in.ContainerInstance)
 	}
 	match := func(rec *taskView) bool {
 		t := &rec.Task
@@ -95,7 +95,7 @@ func (e *ECS) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*ecsa
 		if in.StartedBy != nil && ecsapi.Value(t.StartedBy) != *in.StartedBy {
 			return false
 		}
-		if in.ServiceName != nil && ecsapi.Value(t.Group) != "service:"+serviceNameOf(*in.ServiceName) {
+		if in.ServiceName != nil && ecsapi.Value(t.Group) != "service:"+lastSegment(*in.ServiceName) {
 			return false
 		}
 		if in.LaunchType != nil && ecsapi.Value(t.LaunchType) != *in.LaunchType {
@@ -132,14 +132,6 @@ func (e *ECS) ListTasks(ctx context.Context, in *ecsapi.ListTasksRequest) (*ecsa
 	return out, nil
 }
 
-// serviceNameOf accepts a service name or ARN.
-func serviceNameOf(ref string) string {
-	if i := strings.LastIndexByte(ref, '/'); i >= 0 {
-		return ref[i+1:]
-	}
-	return ref
-}
-
 func isCode(err error, code string) bool {
 	var ae *awsjson.Error
 	return errors.As(err, &ae) && ae.Code == code
@@ -153,7 +145,7 @@ type taskView struct {
 }
 
 func (e *ECS) loadTaskView(ctx context.Context, cluster, ref string) (taskView, error) {
-	key := taskKey(cluster, instanceIDOf(ref))
+	key := taskKey(cluster, lastSegment(ref))
 	kv, err := e.st.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return taskView{}, invalidParam("The referenced task was not found.")
@@ -167,7 +159,7 @@ func (e *ECS) loadTaskView(ctx context.Context, cluster, ref string) (taskView, 
 // familyOfARN is the family of a task definition ARN
 // (arn:...:task-definition/<family>:<revision>).
 func familyOfARN(tdARN string) string {
-	name := instanceIDOf(tdARN)
+	name := lastSegment(tdARN)
 	if i := strings.LastIndexByte(name, ':'); i >= 0 {
 		return name[:i]
 	}

@@ -102,7 +102,7 @@ func (e *ECS) placeTasks(l *taskLaunch, insts []ecsapi.ContainerInstance, revs [
 		ci.PendingTasksCount++
 		ci.Version++
 		touched[i] = true
-		id := instanceIDOf(ecsapi.Value(rec.Task.TaskArn))
+		id := lastSegment(ecsapi.Value(rec.Task.TaskArn))
 		ops = append(ops,
 			store.Put(taskKey(cluster, id), mustJSON(rec)),
 			store.Put(instTasksPrefix(cluster, rec.InstanceID)+id, []byte{}),
@@ -110,7 +110,7 @@ func (e *ECS) placeTasks(l *taskLaunch, insts []ecsapi.ContainerInstance, revs [
 		out.Tasks = append(out.Tasks, rec.Task)
 	}
 	for i := range touched {
-		key := instancesPrefix(cluster) + instanceIDOf(ecsapi.Value(insts[i].ContainerInstanceArn))
+		key := instanceKey(cluster, instanceIDOfRecord(insts[i]))
 		conds = append(conds, store.Cond{Key: key, ModRev: revs[i]})
 		ops = append(ops, store.Put(key, mustJSON(insts[i])))
 	}
@@ -137,10 +137,10 @@ func (e *ECS) StartTask(ctx context.Context, in *ecsapi.StartTaskRequest) (*ecsa
 		view := placementView(all)
 		var placed []int
 		for _, ref := range in.ContainerInstances {
-			id := instanceIDOf(ref)
+			id := lastSegment(ref)
 			i := -1
 			for j := range all {
-				if instanceIDOf(ecsapi.Value(all[j].ContainerInstanceArn)) == id {
+				if instanceIDOfRecord(all[j]) == id {
 					i = j
 				}
 			}
@@ -199,8 +199,8 @@ func (e *ECS) StopTask(ctx context.Context, in *ecsapi.StopTaskRequest) (*ecsapi
 		}
 		stopTaskRecord(&rec, lifecycle.CodeUserInitiated, reason)
 		out = rec.Task
-		_, err = e.st.Txn(ctx, []store.Cond{{Key: taskKey(cluster, instanceIDOf(ecsapi.Value(rec.Task.TaskArn))), ModRev: rev}},
-			[]store.Op{store.Put(taskKey(cluster, instanceIDOf(ecsapi.Value(rec.Task.TaskArn))), mustJSON(rec))})
+		key := taskKey(cluster, lastSegment(ecsapi.Value(rec.Task.TaskArn)))
+		_, err = e.st.Txn(ctx, []store.Cond{{Key: key, ModRev: rev}}, []store.Op{store.Put(key, mustJSON(rec))})
 		return err
 	})
 	if err != nil {

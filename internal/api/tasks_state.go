@@ -58,11 +58,11 @@ func (e *ECS) ApplyTaskState(ctx context.Context, cluster, instanceID string, st
 		if !ch.Changed {
 			return nil
 		}
-		id := instanceIDOf(ecsapi.Value(rec.Task.TaskArn))
+		id := lastSegment(ecsapi.Value(rec.Task.TaskArn))
 		conds := []store.Cond{{Key: taskKey(cluster, id), ModRev: rev}}
 		ops := []store.Op{store.Put(taskKey(cluster, id), mustJSON(rec))}
 		if before, after := classOf(ch.From), classOf(ecsapi.Value(rec.Task.LastStatus)); before != after {
-			ikey := instancesPrefix(cluster) + rec.InstanceID
+			ikey := instanceKey(cluster, rec.InstanceID)
 			var ci ecsapi.ContainerInstance
 			irev, err := e.getJSON(ctx, ikey, &ci)
 			switch {
@@ -108,7 +108,7 @@ func Manifest(value []byte, modRev int64) (m agentproto.TaskManifest, instanceID
 	t := &rec.Task
 	m = agentproto.TaskManifest{
 		TaskARN:          ecsapi.Value(t.TaskArn),
-		Cluster:          clusterNameOf(ecsapi.Value(t.ClusterArn)),
+		Cluster:          lastSegment(ecsapi.Value(t.ClusterArn)),
 		DesiredStatus:    ecsapi.Value(t.DesiredStatus),
 		Definition:       rec.Definition,
 		Overrides:        t.Overrides,
@@ -124,8 +124,6 @@ func Manifest(value []byte, modRev int64) (m agentproto.TaskManifest, instanceID
 	}
 	return m, rec.InstanceID, nil
 }
-
-func clusterNameOf(clusterARN string) string { return instanceIDOf(clusterARN) }
 
 // InstanceTasks returns the manifests of the live tasks placed on an
 // instance and the store revision they were read at (at least).
@@ -156,7 +154,7 @@ func (e *ECS) InstanceTasks(ctx context.Context, cluster, instanceID string) ([]
 
 // SetAgentConnected records whether an instance's agent holds a session.
 func (e *ECS) SetAgentConnected(ctx context.Context, cluster, instanceID string, connected bool) error {
-	key := instancesPrefix(cluster) + instanceID
+	key := instanceKey(cluster, instanceID)
 	return retry(ctx, func() error {
 		var ci ecsapi.ContainerInstance
 		rev, err := e.getJSON(ctx, key, &ci)

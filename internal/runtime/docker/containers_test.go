@@ -132,6 +132,9 @@ func TestStopTimeoutKills(t *testing.T) {
 		Env: []string{"IGNORE_SIGTERM=1"},
 	}, container.HostConfig{})
 	start(t, d, id)
+	// Let the program get past its start-up, where SIGTERM is not yet
+	// ignored (a readiness wait, not a timing assertion).
+	time.Sleep(200 * time.Millisecond)
 	// 1.2 s rounds up to 2 s of grace before SIGKILL.
 	if err := d.StopContainer(ctx, id, 1200*time.Millisecond); err != nil {
 		t.Fatal(err)

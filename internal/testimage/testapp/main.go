@@ -54,6 +54,15 @@ var commands = map[string]func(args []string) int{
 	"waitfile": cmdWaitfile,
 }
 
+// init ignores SIGTERM when asked before main runs, narrowing the window in
+// which a stop right after start meets Go's default handling (exit 2, since
+// a container's PID 1 cannot die from its own re-raised signal).
+func init() {
+	if os.Getenv("IGNORE_SIGTERM") == "1" {
+		signal.Ignore(syscall.SIGTERM)
+	}
+}
+
 func main() {
 	name, args := filepath.Base(os.Args[0]), os.Args[1:]
 	if name == "testapp" {
@@ -104,10 +113,8 @@ func cmdSleep(args []string) int {
 		return fail("sleep: %v", err)
 	}
 	var term <-chan os.Signal
-	if os.Getenv("IGNORE_SIGTERM") == "1" {
-		signal.Ignore(syscall.SIGTERM)
-	} else {
-		term = terminated()
+	if os.Getenv("IGNORE_SIGTERM") != "1" {
+		term = terminated() // (with IGNORE_SIGTERM, init already ignores it)
 	}
 	select {
 	case <-time.After(d):
