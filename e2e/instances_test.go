@@ -195,7 +195,24 @@ func TestContainerInstanceLifecycleSDK(t *testing.T) {
 	if pages != 3 || !reflect.DeepEqual(paged, all) {
 		t.Errorf("paged list = %v in %d pages, want %v in 3", paged, pages, all)
 	}
-	_, err = c.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Filter: aws.String("attribute:ecs.instance-type == t3.medium")})
+	// --filter takes the cluster query language.
+	for filter, want := range map[string][]string{
+		"attribute:rack == r2": {arnB},
+		"attribute:rack in [r1, r2] and ec2InstanceId != i-0a1b2c3d4e5f60002": {arnA},
+		"not(attribute:rack exists)":                                          {arnC},
+		"attribute:ecs.availability-zone =~ us-east-1.*":                      {arnA, arnB},
+		"attribute:rack == r3":                                                {},
+	} {
+		got, err := c.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Filter: aws.String(filter)})
+		if err != nil {
+			t.Fatalf("filter %q: %v", filter, err)
+		}
+		slices.Sort(want)
+		if !slices.Equal(got.ContainerInstanceArns, want) && !(len(want) == 0 && len(got.ContainerInstanceArns) == 0) {
+			t.Errorf("filter %q = %v, want %v", filter, got.ContainerInstanceArns, want)
+		}
+	}
+	_, err = c.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Filter: aws.String("attribute:rack == (r1")})
 	ciWantMessage(t, err, "InvalidParameterException", "filter")
 
 	// Re-registration by the same agent updates the record in place.

@@ -25,6 +25,8 @@ func agentFlags(fs *flag.FlagSet, cfg *agent.Config) {
 	fs.StringVar(&cfg.MetadataAddr, "metadata-addr", cfg.MetadataAddr, "`HOST:PORT` of the task metadata endpoint (default: the Docker bridge gateway, any port)")
 	fs.StringVar(&cfg.AwsvpcSubnet, "awsvpc-subnet", cfg.AwsvpcSubnet, "`CIDR` of the network awsvpc tasks get addresses on (default: Docker chooses)")
 	fs.DurationVar(&cfg.TaskCleanupWait, "task-cleanup-wait", cfg.TaskCleanupWait, "how long stopped task containers are kept")
+	fs.StringVar(&cfg.Pool, "pool", cfg.Pool, "agent pool `NAME`, registered as the berth.pool attribute: the capacity provider whose Auto Scaling group is named NAME places tasks here (BERTH_POOL)")
+	fs.StringVar(&cfg.LaunchType, "launch-type", cfg.LaunchType, "`TYPE` of capacity this agent is: EC2, EXTERNAL or FARGATE (serves the FARGATE and FARGATE_SPOT capacity providers), registered as berth.launch-type (BERTH_LAUNCH_TYPE; default EC2)")
 }
 
 func runAgent(ctx context.Context, args []string, log *slog.Logger) error {
@@ -81,6 +83,8 @@ func mergeUnset(cfg *agent.Config, file agent.Config) {
 	setS(&cfg.InstanceID, file.InstanceID)
 	setS(&cfg.AvailabilityZone, file.AvailabilityZone)
 	setS(&cfg.InstanceType, file.InstanceType)
+	setS(&cfg.Pool, file.Pool)
+	setS(&cfg.LaunchType, file.LaunchType)
 	if cfg.ReservedMemory == 0 {
 		cfg.ReservedMemory = file.ReservedMemory
 	}

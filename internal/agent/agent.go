@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/berth-dev/berth/internal/capacity"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/sdkclient"
@@ -43,6 +44,9 @@ var reservedPorts = []uint16{22, 2375, 2376, 51678, 51679}
 // running when it returns; the next start adopts them.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cfg.Defaults()
+	if err := cfg.checkCapacity(); err != nil {
+		return err
+	}
 	if cfg.ServerURL == "" {
 		return errors.New("no server: pass --server URL (the berth server's endpoint, e.g. http://10.0.0.5:7300)")
 	}
@@ -247,6 +251,11 @@ func (a *Agent) attributes() []types.Attribute {
 	}
 	if a.cfg.AvailabilityZone != "" {
 		out = append(out, attr("ecs.availability-zone", a.cfg.AvailabilityZone))
+	}
+	// The capacity providers' view of this agent (capacity.PoolAttribute).
+	out = append(out, attr(capacity.LaunchTypeAttribute, a.cfg.LaunchType))
+	if a.cfg.Pool != "" {
+		out = append(out, attr(capacity.PoolAttribute, a.cfg.Pool))
 	}
 	for _, c := range capabilities {
 		out = append(out, attr(c, ""))

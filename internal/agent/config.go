@@ -9,9 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/berth-dev/berth/internal/capacity"
 )
 
 // Config is the agent's configuration. Fields mirror the ECS agent's
@@ -47,6 +51,15 @@ type Config struct {
 	// AwsvpcSubnet is the subnet of the Docker network awsvpc tasks get
 	// their addresses on ("" lets Docker choose).
 	AwsvpcSubnet string
+	// Pool is the agent pool (BERTH_POOL), registered as the attribute
+	// berth.pool: the capacity provider whose Auto Scaling group is named
+	// Pool places tasks here.
+	Pool string
+	// LaunchType is the capacity this agent is (BERTH_LAUNCH_TYPE): EC2,
+	// the default, EXTERNAL or FARGATE, registered as the attribute
+	// berth.launch-type. FARGATE agents serve the FARGATE and FARGATE_SPOT
+	// capacity providers.
+	LaunchType string
 	// Heartbeat is the session heartbeat interval (10s when 0).
 	Heartbeat time.Duration
 	Version   string
@@ -72,6 +85,9 @@ func (c *Config) Defaults() {
 	if c.InstanceType == "" {
 		c.InstanceType = "berth.host"
 	}
+	if c.LaunchType == "" {
+		c.LaunchType = "EC2"
+	}
 	if c.Version == "" {
 		c.Version = "dev"
 	}
@@ -94,6 +110,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	set("BERTH_INSTANCE_ID", &c.InstanceID)
 	set("ECS_AVAILABILITY_ZONE", &c.AvailabilityZone)
 	set("ECS_INSTANCE_TYPE", &c.InstanceType)
+	set("BERTH_POOL", &c.Pool)
+	set("BERTH_LAUNCH_TYPE", &c.LaunchType)
 	if v := getenv("ECS_RESERVED_MEMORY"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -125,6 +143,20 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			}
 			*dst = d
 		}
+	}
+	return nil
+}
+
+// poolRE is what a container instance attribute value may hold.
+var poolRE = regexp.MustCompile(`^[A-Za-z0-9_.@/\\: -]{1,128}$`)
+
+// checkCapacity validates the pool and launch type (after Defaults).
+func (c *Config) checkCapacity() error {
+	if !slices.Contains(capacity.LaunchTypes, c.LaunchType) {
+		return fmt.Errorf("launch type %q: want one of %s", c.LaunchType, strings.Join(capacity.LaunchTypes, ", "))
+	}
+	if c.Pool != "" && !poolRE.MatchString(c.Pool) {
+		return fmt.Errorf("pool %q: want up to 128 letters, numbers and _ . @ / \\ : - or spaces", c.Pool)
 	}
 	return nil
 }

@@ -108,10 +108,8 @@ func (e *ECS) CreateCluster(ctx context.Context, in *ecsapi.CreateClusterRequest
 		c.Settings = mergeSettings(c.Settings, in.Settings)
 	}
 	c.Configuration = in.Configuration
-	if in.CapacityProviders != nil || in.DefaultCapacityProviderStrategy != nil {
-		if err := e.validateCapacityProviders(ctx, in.CapacityProviders, in.DefaultCapacityProviderStrategy); err != nil {
-			return nil, err
-		}
+	withProviders := in.CapacityProviders != nil || in.DefaultCapacityProviderStrategy != nil
+	if withProviders {
 		c.CapacityProviders = nonNil(in.CapacityProviders)
 		c.DefaultCapacityProviderStrategy = nonNil(in.DefaultCapacityProviderStrategy)
 	}
@@ -120,6 +118,14 @@ func (e *ECS) CreateCluster(ctx context.Context, in *ecsapi.CreateClusterRequest
 	}
 	var out ecsapi.Cluster
 	err := retry(ctx, func() error {
+		var conds []store.Cond
+		var ops []store.Op
+		if withProviders {
+			var err error
+			if conds, ops, err = e.validateCapacityProviders(ctx, in.CapacityProviders, in.DefaultCapacityProviderStrategy); err != nil {
+				return err
+			}
+		}
 		var existing ecsapi.Cluster
 		rev, err := e.getJSON(ctx, clusterKey(name), &existing)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -129,7 +135,9 @@ func (e *ECS) CreateCluster(ctx context.Context, in *ecsapi.CreateClusterRequest
 			out = existing
 			return nil
 		}
-		_, err = e.st.Txn(ctx, []store.Cond{{Key: clusterKey(name), ModRev: rev}}, []store.Op{store.Put(clusterKey(name), mustJSON(c))})
+		conds = append(conds, store.Cond{Key: clusterKey(name), ModRev: rev})
+		ops = append(ops, store.Put(clusterKey(name), mustJSON(c)))
+		_, err = e.st.Txn(ctx, conds, ops)
 		out = c
 		return err
 	})
@@ -183,33 +191,45 @@ func nonNil[T any](s []T) []T {
 }
 
 // validateCapacityProviders checks a cluster's provider list and default
-// strategy: every provider is FARGATE, FARGATE_SPOT or a created capacity
-// provider, the strategy names only listed providers, and at most one item
-// has a base.
-func (e *ECS) validateCapacityProviders(ctx context.Context, providers []string, strategy []ecsapi.CapacityProviderStrategyItem) error {
+// strategy: every provider is FARGATE, FARGATE_SPOT or an ACTIVE created
+// capacity provider (capacityproviders.go), the strategy names only listed
+// providers, and at most one item has a base.
+//
+// It returns what the cluster write adds to its transaction: each created
+// provider's record rewritten unchanged, under a condition on the revision
+// it was read at. DeleteCapacityProvider compare-and-swaps the same record,
+// so a provider cannot be deleted while a cluster takes it.
+func (e *ECS) validateCapacityProviders(ctx context.Context, providers []string, strategy []ecsapi.CapacityProviderStrategyItem) ([]store.Cond, []store.Op, error) {
+	var conds []store.Cond
+	var ops []store.Op
 	for _, p := range providers {
-		if p == "FARGATE" || p == "FARGATE_SPOT" {
+		if isFargateProvider(p) {
 			continue
 		}
-		if _, err := e.st.Get(ctx, capacityProviderKey(p)); errors.Is(err, store.ErrNotFound) {
-			return invalidParam("The specified capacity provider %s does not exist. Specify a valid name or ARN and try again.", p)
+		kv, err := e.st.Get(ctx, capacityProviderKey(p))
+		if errors.Is(err, store.ErrNotFound) || (err == nil && jsonStatus(kv.Value) != statusActive) {
+			return nil, nil, invalidParam("The specified capacity provider was not found. Specify a valid capacity provider and try again.")
 		} else if err != nil {
-			return err
+			return nil, nil, err
+		}
+		if !slices.ContainsFunc(conds, func(c store.Cond) bool { return c.Key == kv.Key }) {
+			conds = append(conds, store.Cond{Key: kv.Key, ModRev: kv.ModRev})
+			ops = append(ops, store.Put(kv.Key, kv.Value))
 		}
 	}
 	bases := 0
 	for _, item := range strategy {
 		if !slices.Contains(providers, item.CapacityProvider) {
-			return invalidParam("The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider %s with the cluster or specify a valid capacity provider and try again.", item.CapacityProvider)
+			return nil, nil, invalidParam("The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.")
 		}
 		if item.Base > 0 {
 			bases++
 		}
 	}
 	if bases > 1 {
-		return invalidParam("The specified capacity provider strategy has more than one capacity provider with a base value. Only one capacity provider may have a base greater than 0.")
+		return nil, nil, invalidParam("The specified capacity provider strategy has more than one capacity provider with a base value. Only one capacity provider may have a base greater than 0.")
 	}
-	return nil
+	return conds, ops, nil
 }
 
 // DescribeClusters describes clusters by name or ARN; unknown ones are
@@ -355,18 +375,29 @@ func (e *ECS) UpdateClusterSettings(ctx context.Context, in *ecsapi.UpdateCluste
 // PutClusterCapacityProviders replaces a cluster's capacity providers and
 // default strategy.
 func (e *ECS) PutClusterCapacityProviders(ctx context.Context, in *ecsapi.PutClusterCapacityProvidersRequest) (*ecsapi.PutClusterCapacityProvidersResponse, error) {
-	if err := e.validateCapacityProviders(ctx, in.CapacityProviders, in.DefaultCapacityProviderStrategy); err != nil {
-		return nil, err
-	}
-	c, err := e.updateCluster(ctx, &in.Cluster, func(c *ecsapi.Cluster) error {
+	var out ecsapi.Cluster
+	err := retry(ctx, func() error {
+		conds, ops, err := e.validateCapacityProviders(ctx, in.CapacityProviders, in.DefaultCapacityProviderStrategy)
+		if err != nil {
+			return err
+		}
+		c, rev, err := e.activeCluster(ctx, &in.Cluster, false)
+		if err != nil {
+			return err
+		}
 		c.CapacityProviders = nonNil(in.CapacityProviders)
 		c.DefaultCapacityProviderStrategy = nonNil(in.DefaultCapacityProviderStrategy)
-		return nil
+		key := clusterKey(ecsapi.Value(c.ClusterName))
+		conds = append(conds, store.Cond{Key: key, ModRev: rev})
+		ops = append(ops, store.Put(key, mustJSON(c)))
+		_, err = e.st.Txn(ctx, conds, ops)
+		out = c
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &ecsapi.PutClusterCapacityProvidersResponse{Cluster: c}, nil
+	return &ecsapi.PutClusterCapacityProvidersResponse{Cluster: &out}, nil
 }
 
 // DeleteCluster marks an empty cluster INACTIVE. It refuses while services,

@@ -13,7 +13,9 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/arn"
+	"github.com/berth-dev/berth/internal/clusterquery"
 	"github.com/berth-dev/berth/internal/ecsapi"
+	"github.com/berth-dev/berth/internal/placement"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -416,12 +418,23 @@ func (e *ECS) DescribeContainerInstances(ctx context.Context, in *ecsapi.Describ
 // ListContainerInstances lists the ARNs of a cluster's container instances
 // in id order: those of the given status, or every one but INACTIVE.
 func (e *ECS) ListContainerInstances(ctx context.Context, in *ecsapi.ListContainerInstancesRequest) (*ecsapi.ListContainerInstancesResponse, error) {
+	var filter *clusterquery.Expr
 	if in.Filter != nil {
-		return nil, invalidParam("The filter parameter (cluster query language) is not supported by berth yet: it arrives with the scheduler. List without filter, optionally with status.")
+		f, err := clusterquery.Parse(*in.Filter)
+		if err != nil {
+			return nil, invalidParam("Invalid filter %q: %v", *in.Filter, err)
+		}
+		filter = f
 	}
 	cluster, err := e.clusterName(ctx, in.Cluster)
 	if err != nil {
 		return nil, err
+	}
+	var groups map[string]map[string]int
+	if filter != nil && filter.UsesTaskGroups() {
+		if groups, err = e.instanceGroups(ctx, cluster); err != nil {
+			return nil, err
+		}
 	}
 	prefix := instancesPrefix(cluster)
 	p, err := parsePage(in.NextToken, in.MaxResults, prefix, 100, 100)
@@ -429,10 +442,21 @@ func (e *ECS) ListContainerInstances(ctx context.Context, in *ecsapi.ListContain
 		return nil, err
 	}
 	kvs, next, err := e.scan(ctx, prefix, p, false, false, func(kv store.KV) bool {
-		if in.Status != nil {
-			return jsonStatus(kv.Value) == string(*in.Status)
+		if in.Status != nil && jsonStatus(kv.Value) != string(*in.Status) {
+			return false
 		}
-		return jsonStatus(kv.Value) != statusInactive
+		if in.Status == nil && jsonStatus(kv.Value) == statusInactive {
+			return false
+		}
+		if filter == nil {
+			return true
+		}
+		var ci ecsapi.ContainerInstance
+		if json.Unmarshal(kv.Value, &ci) != nil {
+			return false
+		}
+		pi := placementInstance(&ci, groups[kv.Key[len(prefix):]])
+		return filter.Match(placement.Subject(&pi))
 	})
 	if err != nil {
 		return nil, err

@@ -92,6 +92,8 @@ func (e *ECS) taggableOf(resourceARN string) (taggable, error) {
 		}, nil
 	case "container-instance":
 		return instanceTaggable(resourceARN)
+	case "capacity-provider":
+		return capacityProviderTaggable(resourceARN, rest)
 	}
 	return taggable{}, invalidParam("Resources of type %q cannot be tagged in berth yet.", kind)
 }
@@ -103,7 +105,7 @@ func (e *ECS) changeTags(ctx context.Context, resourceARN string, change func([]
 	}
 	return retry(ctx, func() error {
 		kv, err := e.st.Get(ctx, t.key)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && jsonStatus(kv.Value) == statusInactive && strings.HasPrefix(t.key, clustersPrefix)) {
+		if errors.Is(err, store.ErrNotFound) || (err == nil && jsonStatus(kv.Value) == statusInactive && (strings.HasPrefix(t.key, clustersPrefix) || strings.HasPrefix(t.key, capacityProvidersPrefix))) {
 			return errNoResource
 		}
 		if err != nil {

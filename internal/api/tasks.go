@@ -40,16 +40,14 @@ type taskRecord struct {
 	Reserved   reservation            `json:"reserved"`
 }
 
-// reservation is what a task holds on its instance until it is STOPPED.
+// reservation is what a task holds on its instance until it is STOPPED:
+// its host ports include the dynamic ones placement picked.
 type reservation struct {
 	CPU    int64    `json:"cpu"`
 	Memory int64    `json:"memory"`
 	TCP    []uint16 `json:"tcp,omitempty"`
 	UDP    []uint16 `json:"udp,omitempty"`
-}
-
-func (r reservation) demand() placement.Demand {
-	return placement.Demand{CPU: r.CPU, Memory: r.Memory, TCP: r.TCP, UDP: r.UDP}
+	GPUs   []string `json:"gpus,omitempty"`
 }
 
 func newID() string {
@@ -64,8 +62,11 @@ type taskLaunch struct {
 	def         *ecsapi.TaskDefinition
 	defTags     []ecsapi.Tag
 	overrides   *ecsapi.TaskOverride
-	demand      reservation
+	demand      placement.Demand
 	group       string
+	constraints []placement.Constraint
+	strategy    []placement.Strategy
+	launchType  string
 	startedBy   *string
 	tags        []ecsapi.Tag
 	propagate   ecsapi.PropagateTags
@@ -121,6 +122,22 @@ func (e *ECS) prepareLaunch(ctx context.Context, clusterRef *string, tdRef strin
 	return l, nil
 }
 
+// request is the placement request of count tasks of l.
+func (l *taskLaunch) request(count int) placement.Request {
+	req := placement.Request{
+		Demand:      l.demand,
+		Count:       count,
+		Group:       l.group,
+		Constraints: l.constraints,
+		Strategy:    l.strategy,
+		LaunchType:  l.launchType,
+	}
+	for _, a := range l.def.RequiresAttributes {
+		req.Requires = append(req.Requires, placement.Attr{Name: a.Name, Value: ecsapi.Value(a.Value)})
+	}
+	return req
+}
+
 var groupRE = regexp.MustCompile(`^[A-Za-z0-9:_-]+$`)
 
 func validateOverrides(def *ecsapi.TaskDefinition, ov *ecsapi.TaskOverride) error {
@@ -160,9 +177,10 @@ func containerOverride(ov *ecsapi.TaskOverride, name string) *ecsapi.ContainerOv
 
 // taskDemand is the resources a task reserves on its instance: task-level
 // cpu and memory when set (overrides first), else the sum over containers
-// (memory, else memoryReservation), plus its static host ports.
-func taskDemand(def *ecsapi.TaskDefinition, ov *ecsapi.TaskOverride) reservation {
-	var r reservation
+// (memory, else memoryReservation), its static host ports, the number of
+// bridge-mode port mappings that need a dynamic host port, and its GPUs.
+func taskDemand(def *ecsapi.TaskDefinition, ov *ecsapi.TaskOverride) placement.Demand {
+	var r placement.Demand
 	var sumCPU, sumMem int64
 	mode := taskdef.EffectiveNetworkMode(def)
 	for _, c := range def.ContainerDefinitions {
@@ -184,18 +202,32 @@ func taskDemand(def *ecsapi.TaskDefinition, ov *ecsapi.TaskOverride) reservation
 		} else {
 			sumMem += memRes
 		}
+		for _, rr := range c.ResourceRequirements {
+			if rr.Type == ecsapi.ResourceTypeGPU {
+				n, _ := strconv.Atoi(rr.Value)
+				r.GPUs += n
+			}
+		}
 		for _, pm := range c.PortMappings {
 			var hp int32
+			udp := ecsapi.Value(pm.Protocol) == ecsapi.TransportProtocolUdp
 			switch mode {
 			case ecsapi.NetworkModeBridge:
 				hp = ecsapi.Value(pm.HostPort)
+				if hp <= 0 && pm.ContainerPortRange == nil {
+					if udp {
+						r.DynamicUDP++
+					} else {
+						r.DynamicTCP++
+					}
+				}
 			case ecsapi.NetworkModeHost:
 				hp = ecsapi.Value(pm.ContainerPort)
 			}
 			if hp <= 0 {
 				continue
 			}
-			if ecsapi.Value(pm.Protocol) == ecsapi.TransportProtocolUdp {
+			if udp {
 				r.UDP = append(r.UDP, uint16(hp))
 			} else {
 				r.TCP = append(r.TCP, uint16(hp))
@@ -223,42 +255,6 @@ func taskDemand(def *ecsapi.TaskDefinition, ov *ecsapi.TaskOverride) reservation
 	return r
 }
 
-// placementView turns stored instances into placement's snapshot.
-func placementView(insts []ecsapi.ContainerInstance) []placement.Instance {
-	out := make([]placement.Instance, len(insts))
-	for i, ci := range insts {
-		p := placement.Instance{
-			ARN:       ecsapi.Value(ci.ContainerInstanceArn),
-			Active:    ecsapi.Value(ci.Status) == statusActive,
-			Connected: ci.AgentConnected,
-			UsedTCP:   map[uint16]bool{},
-			UsedUDP:   map[uint16]bool{},
-		}
-		for _, r := range ci.RemainingResources {
-			switch ecsapi.Value(r.Name) {
-			case "CPU":
-				p.CPU = int64(r.IntegerValue)
-			case "MEMORY":
-				p.Memory = int64(r.IntegerValue)
-			case "PORTS":
-				addPorts(p.UsedTCP, r.StringSetValue)
-			case "PORTS_UDP":
-				addPorts(p.UsedUDP, r.StringSetValue)
-			}
-		}
-		out[i] = p
-	}
-	return out
-}
-
-func addPorts(set map[uint16]bool, ports []string) {
-	for _, s := range ports {
-		if n, err := strconv.ParseUint(s, 10, 16); err == nil {
-			set[uint16(n)] = true
-		}
-	}
-}
-
 // adjustRemaining applies a reservation (sign +1 takes, -1 gives back) to an
 // instance's remainingResources.
 func adjustRemaining(ci *ecsapi.ContainerInstance, r reservation, sign int) {
@@ -273,14 +269,25 @@ func adjustRemaining(ci *ecsapi.ContainerInstance, r reservation, sign int) {
 			res.StringSetValue = changePorts(res.StringSetValue, r.TCP, sign)
 		case "PORTS_UDP":
 			res.StringSetValue = changePorts(res.StringSetValue, r.UDP, sign)
+		case "GPU":
+			// Remaining GPUs are the free ones: taking removes them.
+			res.StringSetValue = changeSet(res.StringSetValue, r.GPUs, -sign)
 		}
 	}
 }
 
 func changePorts(set []string, ports []uint16, sign int) []string {
+	items := make([]string, len(ports))
+	for i, p := range ports {
+		items[i] = strconv.Itoa(int(p))
+	}
+	return changeSet(set, items, sign)
+}
+
+// changeSet adds (sign +1) or removes (-1) items of a string set.
+func changeSet(set []string, items []string, sign int) []string {
 	out := slices.Clone(set)
-	for _, p := range ports {
-		s := strconv.Itoa(int(p))
+	for _, s := range items {
 		if sign > 0 {
 			if !slices.Contains(out, s) {
 				out = append(out, s)
@@ -319,12 +326,12 @@ func (e *ECS) listInstances(ctx context.Context, cluster string) ([]ecsapi.Conta
 func lastSegment(s string) string { return s[strings.LastIndexByte(s, '/')+1:] }
 
 // newTask builds the stored record of a task placed on ci.
-func (e *ECS) newTask(l *taskLaunch, ci *ecsapi.ContainerInstance) taskRecord {
+func (e *ECS) newTask(l *taskLaunch, ci *ecsapi.ContainerInstance, pl placement.Placement) taskRecord {
 	cluster := ecsapi.Value(l.cluster.ClusterName)
 	id := newID()
 	taskARN := e.names.Resource("task/" + cluster + "/" + id)
 	now := ecsapi.Time(e.now())
-	def := l.def
+	def := withDynamicPorts(l.def, slices.Clone(pl.DynamicTCP), slices.Clone(pl.DynamicUDP))
 	t := ecsapi.Task{
 		TaskArn:              ecsapi.Ptr(taskARN),
 		ClusterArn:           l.cluster.ClusterArn,
@@ -360,6 +367,7 @@ func (e *ECS) newTask(l *taskLaunch, ci *ecsapi.ContainerInstance) taskRecord {
 		t.LastStatus = ecsapi.Ptr(lifecycle.Provisioning)
 		t.Attachments = []ecsapi.Attachment{awsvpcAttachment(l.netConfig)}
 	}
+	gpus := pl.GPUs
 	for _, cd := range def.ContainerDefinitions {
 		name := ecsapi.Value(cd.Name)
 		c := ecsapi.Container{
@@ -378,6 +386,7 @@ func (e *ECS) newTask(l *taskLaunch, ci *ecsapi.ContainerInstance) taskRecord {
 		if cd.MemoryReservation != nil {
 			c.MemoryReservation = ecsapi.Ptr(strconv.Itoa(int(*cd.MemoryReservation)))
 		}
+		c.GpuIds, gpus = takeGPUs(cd, gpus)
 		if co := containerOverride(l.overrides, name); co != nil {
 			if co.Cpu != nil {
 				c.Cpu = ecsapi.Ptr(strconv.Itoa(int(*co.Cpu)))
@@ -391,7 +400,31 @@ func (e *ECS) newTask(l *taskLaunch, ci *ecsapi.ContainerInstance) taskRecord {
 		}
 		t.Containers = append(t.Containers, c)
 	}
-	return taskRecord{Task: t, Definition: def, InstanceID: instanceIDOfRecord(*ci), Reserved: l.demand}
+	res := reservation{
+		CPU:    l.demand.CPU,
+		Memory: l.demand.Memory,
+		TCP:    append(slices.Clone(l.demand.TCP), pl.DynamicTCP...),
+		UDP:    append(slices.Clone(l.demand.UDP), pl.DynamicUDP...),
+		GPUs:   pl.GPUs,
+	}
+	return taskRecord{Task: t, Definition: def, InstanceID: instanceIDOfRecord(*ci), Reserved: res}
+}
+
+// takeGPUs hands a container the GPU ids its resourceRequirements ask for
+// from the task's assigned ones.
+func takeGPUs(cd ecsapi.ContainerDefinition, gpus []string) (mine, rest []string) {
+	n := 0
+	for _, rr := range cd.ResourceRequirements {
+		if rr.Type == ecsapi.ResourceTypeGPU {
+			k, _ := strconv.Atoi(rr.Value)
+			n += k
+		}
+	}
+	n = min(n, len(gpus))
+	if n == 0 {
+		return nil, gpus
+	}
+	return gpus[:n], gpus[n:]
 }
 
 // echoOverrides is the overrides member ECS returns: every container named,

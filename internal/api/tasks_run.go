@@ -9,10 +9,11 @@ import (
 	"github.com/berth-dev/berth/internal/lifecycle"
 	"github.com/berth-dev/berth/internal/placement"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/taskdef"
 )
 
-// RunTask places count tasks on the cluster's instances (first fit until
-// the scheduler lands) and stores them for their agents to start.
+// RunTask places count tasks on the cluster's instances with ECS's
+// placement semantics and stores them for their agents to start.
 func (e *ECS) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.RunTaskResponse, error) {
 	count := int(ecsapi.Value(in.Count))
 	if in.Count == nil {
@@ -27,16 +28,11 @@ func (e *ECS) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 	if len(in.CapacityProviderStrategy) > 0 {
 		return nil, invalidParam("Capacity provider strategies are not supported yet: omit capacityProviderStrategy to run on the cluster's registered instances.")
 	}
-	switch lt := ecsapi.Value(in.LaunchType); lt {
-	case "", ecsapi.LaunchTypeEC2, ecsapi.LaunchTypeEXTERNAL:
-	default:
-		return nil, invalidParam("Launch type %s is not supported yet: use EC2 or EXTERNAL, which run on the cluster's registered instances.", lt)
-	}
-	if len(in.PlacementConstraints) > 0 || len(in.PlacementStrategy) > 0 {
-		return nil, invalidParam("Placement constraints and strategies are not supported yet: omit them to place tasks first fit.")
-	}
 	l, err := e.prepareLaunch(ctx, in.Cluster, in.TaskDefinition, in.Overrides, in.Group, in.StartedBy, in.Tags, in.PropagateTags, in.NetworkConfiguration, in.EnableExecuteCommand)
 	if err != nil {
+		return nil, err
+	}
+	if err := l.setPlacement(ecsapi.Value(in.LaunchType), in.PlacementConstraints, in.PlacementStrategy); err != nil {
 		return nil, err
 	}
 	cluster := ecsapi.Value(l.cluster.ClusterName)
@@ -56,25 +52,26 @@ func (e *ECS) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 		call = c
 	}
 	var out *ecsapi.RunTaskResponse
+	attempt := 0
 	err = retry(ctx, func() error {
-		insts, revs, err := e.listInstances(ctx, cluster)
+		insts, revs, view, err := e.snapshot(ctx, cluster)
 		if err != nil {
 			return err
 		}
-		view := placementView(insts)
-		if !slices.ContainsFunc(view, func(p placement.Instance) bool { return p.Active }) {
+		if !hasCapacity(view, l.launchType) {
 			// None registered, or all DRAINING or deregistered.
 			return invalidParam("No Container Instances were found in your cluster.")
 		}
-		placed, failures := placement.FirstFit(view, l.demand.demand(), count)
-		out = &ecsapi.RunTaskResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
-		for _, f := range failures {
-			out.Failures = append(out.Failures, ecsapi.Failure{Arn: ecsapi.Ptr(f.ARN), Reason: ecsapi.Ptr(f.Reason)})
-		}
-		if len(placed) == 0 {
+		req := l.request(count)
+		req.Seed = placementSeed(ctx, attempt)
+		attempt++
+		plan := placement.Place(view, req)
+		logPlacement(ctx, &req, plan)
+		out = &ecsapi.RunTaskResponse{Tasks: []ecsapi.Task{}, Failures: failuresOf(plan.Failures)}
+		if len(plan.Placements) == 0 {
 			return nil // nothing to write: ECS answers 200 with failures
 		}
-		conds, ops := e.placeTasks(l, insts, revs, placed, out)
+		conds, ops := e.placeTasks(l, insts, revs, plan.Placements, out)
 		if token != "" {
 			return e.commitWithToken(ctx, call, out, conds, ops)
 		}
@@ -87,25 +84,64 @@ func (e *ECS) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 	return out, nil
 }
 
+// setPlacement validates a call's launch type, constraints and strategy.
+func (l *taskLaunch) setPlacement(launchType ecsapi.LaunchType, constraints []ecsapi.PlacementConstraint, strategy []ecsapi.PlacementStrategy) error {
+	switch launchType {
+	case "", ecsapi.LaunchTypeEC2:
+		l.launchType = placement.LaunchEC2
+	case ecsapi.LaunchTypeEXTERNAL:
+		l.launchType = placement.LaunchExternal
+	case ecsapi.LaunchTypeFARGATE:
+		if err := l.fargate(); err != nil {
+			return err
+		}
+		if len(constraints) > 0 {
+			return invalidParam("Task placement constraints are not supported for the FARGATE launch type.")
+		}
+		// AWS ignores strategies for Fargate.
+		return nil
+	default:
+		return invalidParam("Launch type %s is not supported: use EC2, EXTERNAL or FARGATE.", string(launchType))
+	}
+	var err error
+	if l.constraints, err = parseConstraints(constraints, l.def.PlacementConstraints); err != nil {
+		return err
+	}
+	l.strategy, err = parseStrategy(strategy)
+	return err
+}
+
+// fargate checks that the task definition can run on Fargate capacity.
+func (l *taskLaunch) fargate() error {
+	if !slices.Contains(l.def.Compatibilities, ecsapi.CompatibilityFARGATE) {
+		return invalidParam("Task definition does not support launch_type FARGATE.")
+	}
+	if taskdef.EffectiveNetworkMode(l.def) != ecsapi.NetworkModeAwsvpc {
+		return invalidParam("Fargate only supports network mode 'awsvpc'.")
+	}
+	l.launchType = placement.LaunchFargate
+	return nil
+}
+
 // placeTasks builds the transaction that stores the tasks placed on insts
-// (indexes into insts) and reserves their resources, appending the tasks to
-// out.
-func (e *ECS) placeTasks(l *taskLaunch, insts []ecsapi.ContainerInstance, revs []int64, placed []int, out *ecsapi.RunTaskResponse) ([]store.Cond, []store.Op) {
+// and reserves their resources, appending the tasks to out. Its conditions
+// are the revisions of the instances the plan touches.
+func (e *ECS) placeTasks(l *taskLaunch, insts []ecsapi.ContainerInstance, revs []int64, placed []placement.Placement, out *ecsapi.RunTaskResponse) ([]store.Cond, []store.Op) {
 	cluster := ecsapi.Value(l.cluster.ClusterName)
 	var conds []store.Cond
 	var ops []store.Op
 	touched := map[int]bool{}
-	for _, i := range placed {
-		ci := &insts[i]
-		rec := e.newTask(l, ci)
-		adjustRemaining(ci, l.demand, +1)
+	for _, pl := range placed {
+		ci := &insts[pl.Instance]
+		rec := e.newTask(l, ci, pl)
+		adjustRemaining(ci, rec.Reserved, +1)
 		ci.PendingTasksCount++
 		ci.Version++
-		touched[i] = true
+		touched[pl.Instance] = true
 		id := lastSegment(ecsapi.Value(rec.Task.TaskArn))
 		ops = append(ops,
 			store.Put(taskKey(cluster, id), mustJSON(rec)),
-			store.Put(instTasksPrefix(cluster, rec.InstanceID)+id, []byte{}),
+			store.Put(instTasksPrefix(cluster, rec.InstanceID)+id, []byte(l.group)),
 		)
 		out.Tasks = append(out.Tasks, rec.Task)
 	}
@@ -117,7 +153,9 @@ func (e *ECS) placeTasks(l *taskLaunch, insts []ecsapi.ContainerInstance, revs [
 	return conds, ops
 }
 
-// StartTask starts one task on each named container instance.
+// StartTask starts one task on each named container instance: no strategy
+// applies, but resources, required attributes and the task definition's
+// constraints do.
 func (e *ECS) StartTask(ctx context.Context, in *ecsapi.StartTaskRequest) (*ecsapi.StartTaskResponse, error) {
 	if len(in.ContainerInstances) < 1 || len(in.ContainerInstances) > 10 {
 		return nil, invalidParam("containerInstances must list between 1 and 10 container instances.")
@@ -126,37 +164,41 @@ func (e *ECS) StartTask(ctx context.Context, in *ecsapi.StartTaskRequest) (*ecsa
 	if err != nil {
 		return nil, err
 	}
+	if err := l.setPlacement("", nil, nil); err != nil {
+		return nil, err
+	}
 	cluster := ecsapi.Value(l.cluster.ClusterName)
 	var out *ecsapi.RunTaskResponse
 	err = retry(ctx, func() error {
-		all, allRevs, err := e.listInstances(ctx, cluster)
+		all, allRevs, view, err := e.snapshot(ctx, cluster)
 		if err != nil {
 			return err
 		}
 		out = &ecsapi.RunTaskResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
-		view := placementView(all)
-		var placed []int
+		var placed []placement.Placement
 		for _, ref := range in.ContainerInstances {
 			id := lastSegment(ref)
-			i := -1
-			for j := range all {
-				if instanceIDOfRecord(all[j]) == id {
-					i = j
-				}
-			}
+			i := slices.IndexFunc(all, func(ci ecsapi.ContainerInstance) bool { return instanceIDOfRecord(ci) == id })
 			if i < 0 {
 				out.Failures = append(out.Failures, ecsapi.Failure{Arn: ecsapi.Ptr(ref), Reason: ecsapi.Ptr("MISSING")})
 				continue
 			}
-			if why := placement.Fits(&view[i], l.demand.demand()); why != "" || !view[i].Active {
-				if why == "" {
-					why = "INACTIVE"
-				}
-				out.Failures = append(out.Failures, ecsapi.Failure{Arn: all[i].ContainerInstanceArn, Reason: ecsapi.Ptr(why)})
+			if !view[i].Active {
+				out.Failures = append(out.Failures, ecsapi.Failure{Arn: all[i].ContainerInstanceArn, Reason: ecsapi.Ptr("INACTIVE")})
 				continue
 			}
-			placement.Reserve(&view[i], l.demand.demand())
-			placed = append(placed, i)
+			req := l.request(1)
+			if f := placement.Check(&view[i], req); f != nil {
+				out.Failures = append(out.Failures, failuresOf([]placement.Failure{*f})...)
+				continue
+			}
+			plan := placement.Plan{Placements: []placement.Placement{{Instance: i}}}
+			if d := req.Demand; d.DynamicTCP+d.DynamicUDP+d.GPUs > 0 {
+				plan = placement.Place(view[i:i+1], req)
+				plan.Placements[0].Instance = i
+			}
+			placement.Commit(view, req, plan)
+			placed = append(placed, plan.Placements[0])
 		}
 		if len(placed) == 0 {
 			return nil

@@ -1,0 +1,243 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"hash/fnv"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/awsjson"
+	"github.com/berth-dev/berth/internal/clusterquery"
+	"github.com/berth-dev/berth/internal/ecsapi"
+	"github.com/berth-dev/berth/internal/placement"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// Limits ECS puts on a call's placement settings.
+const (
+	maxPlacementConstraints = 10
+	maxConstraintExpression = 2000
+)
+
+// parseConstraints validates a call's placement constraints (and a task
+// definition's, which may only be memberOf) into placement's form.
+func parseConstraints(run []ecsapi.PlacementConstraint, def []ecsapi.TaskDefinitionPlacementConstraint) ([]placement.Constraint, error) {
+	if len(run) > maxPlacementConstraints {
+		return nil, invalidParam("placementConstraints can have at most %d items.", maxPlacementConstraints)
+	}
+	var out []placement.Constraint
+	add := func(typ, expr string, distinctOK bool) error {
+		switch typ {
+		case "distinctInstance":
+			if !distinctOK {
+				return invalidParam("distinctInstance is not a valid task definition placement constraint: use it in RunTask or a service.")
+			}
+			if expr != "" {
+				return invalidParam("Constraint expression must be empty for the distinctInstance constraint type.")
+			}
+			out = append(out, placement.DistinctInstance)
+		case "memberOf":
+			if strings.TrimSpace(expr) == "" {
+				return invalidParam("Constraint expression is required for the memberOf constraint type.")
+			}
+			if len(expr) > maxConstraintExpression {
+				return invalidParam("Constraint expression can be up to %d characters long.", maxConstraintExpression)
+			}
+			e, err := clusterquery.Parse(expr)
+			if err != nil {
+				return invalidParam("Invalid constraint expression %q: %v", expr, err)
+			}
+			out = append(out, placement.MemberOf(e))
+		default:
+			return invalidParam("Invalid placement constraint type %q: use distinctInstance or memberOf.", typ)
+		}
+		return nil
+	}
+	for _, c := range def {
+		if err := add(string(ecsapi.Value(c.Type)), ecsapi.Value(c.Expression), false); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range run {
+		if err := add(string(ecsapi.Value(c.Type)), ecsapi.Value(c.Expression), true); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// parseStrategy validates a call's placement strategy chain.
+func parseStrategy(in []ecsapi.PlacementStrategy) ([]placement.Strategy, error) {
+	if len(in) > placement.MaxStrategies {
+		return nil, invalidParam("placementStrategy can have at most %d items.", placement.MaxStrategies)
+	}
+	out := make([]placement.Strategy, 0, len(in))
+	for _, s := range in {
+		ps, err := placement.ParseStrategy(string(ecsapi.Value(s.Type)), ecsapi.Value(s.Field))
+		if err != nil {
+			return nil, invalidParam("%v", err)
+		}
+		out = append(out, ps)
+	}
+	return out, nil
+}
+
+// placementSeed derives a placement's random seed from the call's request
+// id, so a decision can be replayed from the logs.
+func placementSeed(ctx context.Context, attempt int) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(awsjson.RequestIDFrom(ctx)))
+	h.Write([]byte{byte(attempt)})
+	return h.Sum64()
+}
+
+// snapshot reads a cluster's container instances and turns them into
+// placement's view, with the task groups live on each.
+func (e *ECS) snapshot(ctx context.Context, cluster string) ([]ecsapi.ContainerInstance, []int64, []placement.Instance, error) {
+	insts, revs, err := e.listInstances(ctx, cluster)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	groups, err := e.instanceGroups(ctx, cluster)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	view := make([]placement.Instance, len(insts))
+	for i := range insts {
+		view[i] = placementInstance(&insts[i], groups[instanceIDOfRecord(insts[i])])
+	}
+	return insts, revs, view, nil
+}
+
+// instanceGroups counts the live tasks of each instance by group, from the
+// /insttasks index (whose values hold the task's group).
+func (e *ECS) instanceGroups(ctx context.Context, cluster string) (map[string]map[string]int, error) {
+	prefix := "/insttasks/" + cluster + "/"
+	kvs, _, err := e.st.List(ctx, prefix, store.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]int{}
+	for _, kv := range kvs {
+		inst, _, _ := strings.Cut(kv.Key[len(prefix):], "/")
+		m := out[inst]
+		if m == nil {
+			m = map[string]int{}
+			out[inst] = m
+		}
+		m[string(kv.Value)]++
+	}
+	return out, nil
+}
+
+// placementInstance is one stored instance as placement sees it.
+func placementInstance(ci *ecsapi.ContainerInstance, groups map[string]int) placement.Instance {
+	p := placement.Instance{
+		ARN:           ecsapi.Value(ci.ContainerInstanceArn),
+		ID:            instanceIDOfRecord(*ci),
+		EC2InstanceID: ecsapi.Value(ci.Ec2InstanceId),
+		Active:        ecsapi.Value(ci.Status) == statusActive,
+		Connected:     ci.AgentConnected,
+		RunningTasks:  int(ci.RunningTasksCount),
+		Attributes:    make(map[string]string, len(ci.Attributes)),
+		UsedTCP:       map[uint16]bool{},
+		UsedUDP:       map[uint16]bool{},
+		Groups:        groups,
+	}
+	if ci.VersionInfo != nil {
+		p.AgentVersion = ecsapi.Value(ci.VersionInfo.AgentVersion)
+	}
+	if ci.RegisteredAt != nil {
+		p.RegisteredAt = ci.RegisteredAt.Time
+	}
+	for _, a := range ci.Attributes {
+		p.Attributes[a.Name] = ecsapi.Value(a.Value)
+	}
+	p.LaunchType = p.Attributes["berth.launch-type"]
+	p.Pool = p.Attributes["berth.pool"]
+	for _, r := range ci.RemainingResources {
+		switch ecsapi.Value(r.Name) {
+		case "CPU":
+			p.CPU = int64(r.IntegerValue)
+		case "MEMORY":
+			p.Memory = int64(r.IntegerValue)
+		case "PORTS":
+			addPorts(p.UsedTCP, r.StringSetValue)
+		case "PORTS_UDP":
+			addPorts(p.UsedUDP, r.StringSetValue)
+		case "GPU":
+			p.FreeGPUs = r.StringSetValue
+		}
+	}
+	return p
+}
+
+func addPorts(set map[uint16]bool, ports []string) {
+	for _, s := range ports {
+		if n, err := strconv.ParseUint(s, 10, 16); err == nil {
+			set[uint16(n)] = true
+		}
+	}
+}
+
+// hasCapacity says whether a cluster has any ACTIVE instance of the launch
+// type: without one ECS answers an error rather than failures[].
+func hasCapacity(view []placement.Instance, launchType string) bool {
+	for i := range view {
+		lt := view[i].LaunchType
+		if lt == "" {
+			lt = placement.LaunchEC2
+		}
+		if view[i].Active && lt == launchType {
+			return true
+		}
+	}
+	return false
+}
+
+func failuresOf(fs []placement.Failure) []ecsapi.Failure {
+	out := make([]ecsapi.Failure, 0, len(fs))
+	for _, f := range fs {
+		ef := ecsapi.Failure{Arn: ecsapi.Ptr(f.ARN), Reason: ecsapi.Ptr(f.Reason)}
+		if f.Detail != "" {
+			ef.Detail = ecsapi.Ptr(f.Detail)
+		}
+		out = append(out, ef)
+	}
+	return out
+}
+
+func logPlacement(ctx context.Context, req *placement.Request, plan placement.Plan) {
+	slog.DebugContext(ctx, "placement", "requestId", awsjson.RequestIDFrom(ctx), "seed", req.Seed,
+		"count", req.Count, "group", req.Group, "placed", len(plan.Placements), "failures", len(plan.Failures))
+}
+
+// withDynamicPorts returns a copy of def whose bridge-mode port mappings
+// without a host port get the ports placement picked, in order.
+func withDynamicPorts(def *ecsapi.TaskDefinition, tcp, udp []uint16) *ecsapi.TaskDefinition {
+	if len(tcp) == 0 && len(udp) == 0 {
+		return def
+	}
+	var cp ecsapi.TaskDefinition
+	b, _ := json.Marshal(def)
+	_ = json.Unmarshal(b, &cp)
+	for ci := range cp.ContainerDefinitions {
+		for pi := range cp.ContainerDefinitions[ci].PortMappings {
+			pm := &cp.ContainerDefinitions[ci].PortMappings[pi]
+			if ecsapi.Value(pm.HostPort) != 0 || pm.ContainerPortRange != nil {
+				continue
+			}
+			list := &tcp
+			if ecsapi.Value(pm.Protocol) == ecsapi.TransportProtocolUdp {
+				list = &udp
+			}
+			if len(*list) > 0 {
+				pm.HostPort = ecsapi.Ptr(int32((*list)[0]))
+				*list = (*list)[1:]
+			}
+		}
+	}
+	return &cp
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package clusterquery
+
+const raceEnabled = false
