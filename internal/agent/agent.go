@@ -223,6 +223,10 @@ var capabilities = []string{
 	"com.amazonaws.ecs.capability.logging-driver.gelf",
 	"com.amazonaws.ecs.capability.logging-driver.fluentd",
 	"com.amazonaws.ecs.capability.logging-driver.none",
+	// awslogs is accepted (logs stay in Docker until awslogs support lands,
+	// with a warning), so task definitions written for ECS still place.
+	"com.amazonaws.ecs.capability.logging-driver.awslogs",
+	"ecs.capability.execution-role-awslogs",
 	"ecs.capability.task-eni",
 	"ecs.capability.container-health-check",
 	"ecs.capability.container-ordering",

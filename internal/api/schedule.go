@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/awsjson"
+	"github.com/berth-dev/berth/internal/capacity"
 	"github.com/berth-dev/berth/internal/clusterquery"
 	"github.com/berth-dev/berth/internal/ecsapi"
 	"github.com/berth-dev/berth/internal/placement"
@@ -182,19 +184,27 @@ func addPorts(set map[uint16]bool, ports []string) {
 	}
 }
 
-// hasCapacity says whether a cluster has any ACTIVE instance of the launch
-// type: without one ECS answers an error rather than failures[].
-func hasCapacity(view []placement.Instance, launchType string) bool {
-	for i := range view {
-		lt := view[i].LaunchType
-		if lt == "" {
-			lt = placement.LaunchEC2
-		}
-		if view[i].Active && lt == launchType {
-			return true
+// checkCapacity fails a RunTask whose capacity has no ACTIVE instance at
+// all: ECS answers an error then, not failures[].
+func checkCapacity(view []placement.Instance, legs []leg) error {
+	for _, g := range legs {
+		for i := range view {
+			lt := view[i].LaunchType
+			if lt == "" {
+				lt = placement.LaunchEC2
+			}
+			if view[i].Active && lt == g.launchType && (g.pool == "" || view[i].Pool == g.pool) {
+				return nil
+			}
 		}
 	}
-	return false
+	switch g := legs[0]; {
+	case g.launchType == placement.LaunchFargate:
+		return invalidParam("No Container Instances were found in your cluster: Fargate capacity comes from agents started with --launch-type FARGATE.")
+	case g.pool != "":
+		return invalidParam("No Container Instances were found in your cluster: capacity provider %s places on agents started with --pool %s.", g.provider, g.pool)
+	}
+	return invalidParam("No Container Instances were found in your cluster.")
 }
 
 func failuresOf(fs []placement.Failure) []ecsapi.Failure {
@@ -240,4 +250,75 @@ func withDynamicPorts(def *ecsapi.TaskDefinition, tcp, udp []uint16) *ecsapi.Tas
 		}
 	}
 	return &cp
+}
+
+// leg is the part of a RunTask that one capacity provider (or the plain
+// launch type) places.
+type leg struct {
+	provider   string // "" for a launch type
+	launchType string // placement.Launch*
+	pool       string
+	count      int
+}
+
+// capacityLegs resolves a RunTask's capacity: the call's provider strategy,
+// else its launch type, else the cluster's default provider strategy, else
+// EC2. It returns one leg per provider that receives tasks.
+func (e *ECS) capacityLegs(ctx context.Context, l *taskLaunch, launchType *ecsapi.LaunchType, items []ecsapi.CapacityProviderStrategyItem, count int) ([]leg, error) {
+	if launchType == nil && len(items) == 0 {
+		items = l.cluster.DefaultCapacityProviderStrategy
+	}
+	if len(items) == 0 {
+		return []leg{{launchType: l.launchType, count: count}}, nil
+	}
+	strategy := make([]capacity.Item, len(items))
+	for i, it := range items {
+		strategy[i] = capacity.Item{Provider: it.CapacityProvider, Base: int(it.Base), Weight: int(it.Weight)}
+	}
+	if msg := capacity.ValidateStrategy(strategy); msg != "" {
+		return nil, invalidParam("%s", msg)
+	}
+	kinds := map[string]leg{}
+	for _, it := range strategy {
+		if !slices.Contains(l.cluster.CapacityProviders, it.Provider) {
+			return nil, invalidParam("The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.")
+		}
+		k := leg{provider: it.Provider, launchType: placement.LaunchFargate}
+		if !isFargateProvider(it.Provider) {
+			cp, _, err := e.loadCapacityProvider(ctx, it.Provider)
+			if err != nil || ecsapi.Value(cp.Status) != statusActive {
+				return nil, invalidParam("The specified capacity provider %s was not found. Specify a valid capacity provider and try again.", it.Provider)
+			}
+			k.launchType = placement.LaunchEC2
+			if cp.AutoScalingGroupProvider != nil {
+				k.pool, _ = capacity.PoolOf(cp.AutoScalingGroupProvider.AutoScalingGroupArn)
+			}
+		}
+		kinds[it.Provider] = k
+	}
+	fargate := 0
+	for _, k := range kinds {
+		if k.launchType == placement.LaunchFargate {
+			fargate++
+		}
+	}
+	if fargate > 0 && fargate < len(kinds) {
+		return nil, invalidParam("The specified capacity provider strategy cannot contain a mix of capacity providers using Auto Scaling groups and Fargate providers. Specify one or the other and try again.")
+	}
+	if fargate > 0 {
+		if err := l.fargate(); err != nil {
+			return nil, err
+		}
+		l.constraints, l.strategy = nil, nil
+	}
+	var legs []leg
+	for _, p := range capacity.Distribute(strategy, count, nil) {
+		i := slices.IndexFunc(legs, func(g leg) bool { return g.provider == p })
+		if i < 0 {
+			legs = append(legs, kinds[p])
+			i = len(legs) - 1
+		}
+		legs[i].count++
+	}
+	return legs, nil
 }

@@ -326,7 +326,7 @@ func (e *ECS) listInstances(ctx context.Context, cluster string) ([]ecsapi.Conta
 func lastSegment(s string) string { return s[strings.LastIndexByte(s, '/')+1:] }
 
 // newTask builds the stored record of a task placed on ci.
-func (e *ECS) newTask(l *taskLaunch, ci *ecsapi.ContainerInstance, pl placement.Placement) taskRecord {
+func (e *ECS) newTask(l *taskLaunch, ci *ecsapi.ContainerInstance, pl placement.Placement, g *leg) taskRecord {
 	cluster := ecsapi.Value(l.cluster.ClusterName)
 	id := newID()
 	taskARN := e.names.Resource("task/" + cluster + "/" + id)
@@ -340,7 +340,7 @@ func (e *ECS) newTask(l *taskLaunch, ci *ecsapi.ContainerInstance, pl placement.
 		CreatedAt:            now,
 		DesiredStatus:        ecsapi.Ptr(lifecycle.Running),
 		LastStatus:           ecsapi.Ptr(lifecycle.Pending),
-		LaunchType:           ecsapi.Ptr(ecsapi.LaunchTypeEC2),
+		LaunchType:           ecsapi.Ptr(ecsapi.LaunchType(g.launchType)),
 		Group:                ecsapi.Ptr(l.group),
 		StartedBy:            l.startedBy,
 		EnableExecuteCommand: l.execCommand,
@@ -353,6 +353,12 @@ func (e *ECS) newTask(l *taskLaunch, ci *ecsapi.ContainerInstance, pl placement.
 		AvailabilityZone:     ecsapi.Ptr(attrValue(ci, "ecs.availability-zone", "")),
 		Attachments:          []ecsapi.Attachment{},
 		Tags:                 e.taskTags(l),
+	}
+	if g.provider != "" {
+		t.CapacityProviderName = ecsapi.Ptr(g.provider)
+	}
+	if g.launchType == placement.LaunchFargate {
+		t.PlatformVersion, t.PlatformFamily = ecsapi.Ptr("1.4.0"), ecsapi.Ptr("Linux")
 	}
 	if ecsapi.Value(t.AvailabilityZone) == "" {
 		t.AvailabilityZone = nil

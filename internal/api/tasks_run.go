@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 
+	"github.com/berth-dev/berth/internal/capacity"
 	"github.com/berth-dev/berth/internal/ecsapi"
 	"github.com/berth-dev/berth/internal/lifecycle"
 	"github.com/berth-dev/berth/internal/placement"
@@ -25,14 +26,15 @@ func (e *ECS) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 	if len(in.CapacityProviderStrategy) > 0 && in.LaunchType != nil {
 		return nil, invalidParam("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
 	}
-	if len(in.CapacityProviderStrategy) > 0 {
-		return nil, invalidParam("Capacity provider strategies are not supported yet: omit capacityProviderStrategy to run on the cluster's registered instances.")
-	}
 	l, err := e.prepareLaunch(ctx, in.Cluster, in.TaskDefinition, in.Overrides, in.Group, in.StartedBy, in.Tags, in.PropagateTags, in.NetworkConfiguration, in.EnableExecuteCommand)
 	if err != nil {
 		return nil, err
 	}
 	if err := l.setPlacement(ecsapi.Value(in.LaunchType), in.PlacementConstraints, in.PlacementStrategy); err != nil {
+		return nil, err
+	}
+	legs, err := e.capacityLegs(ctx, l, in.LaunchType, in.CapacityProviderStrategy, count)
+	if err != nil {
 		return nil, err
 	}
 	cluster := ecsapi.Value(l.cluster.ClusterName)
@@ -58,20 +60,29 @@ func (e *ECS) RunTask(ctx context.Context, in *ecsapi.RunTaskRequest) (*ecsapi.R
 		if err != nil {
 			return err
 		}
-		if !hasCapacity(view, l.launchType) {
-			// None registered, or all DRAINING or deregistered.
-			return invalidParam("No Container Instances were found in your cluster.")
+		if err := checkCapacity(view, legs); err != nil {
+			return err
 		}
-		req := l.request(count)
-		req.Seed = placementSeed(ctx, attempt)
-		attempt++
-		plan := placement.Place(view, req)
-		logPlacement(ctx, &req, plan)
-		out = &ecsapi.RunTaskResponse{Tasks: []ecsapi.Task{}, Failures: failuresOf(plan.Failures)}
-		if len(plan.Placements) == 0 {
+		out = &ecsapi.RunTaskResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
+		var placed []placedTask
+		for i := range legs {
+			g := &legs[i]
+			req := l.request(g.count)
+			req.LaunchType, req.Pool = g.launchType, g.pool
+			req.Seed = placementSeed(ctx, attempt)
+			attempt++
+			plan := placement.Place(view, req)
+			logPlacement(ctx, &req, plan)
+			placement.Commit(view, req, plan)
+			out.Failures = append(out.Failures, failuresOf(plan.Failures)...)
+			for _, pl := range plan.Placements {
+				placed = append(placed, placedTask{pl, g})
+			}
+		}
+		if len(placed) == 0 {
 			return nil // nothing to write: ECS answers 200 with failures
 		}
-		conds, ops := e.placeTasks(l, insts, revs, plan.Placements, out)
+		conds, ops := e.placeTasks(l, insts, revs, placed, out)
 		if token != "" {
 			return e.commitWithToken(ctx, call, out, conds, ops)
 		}
@@ -119,21 +130,31 @@ func (l *taskLaunch) fargate() error {
 	if taskdef.EffectiveNetworkMode(l.def) != ecsapi.NetworkModeAwsvpc {
 		return invalidParam("Fargate only supports network mode 'awsvpc'.")
 	}
+	if ok, msg := capacity.FargateSizeOK(l.demand.CPU, l.demand.Memory); !ok {
+		return clientErr("%s", msg)
+	}
 	l.launchType = placement.LaunchFargate
 	return nil
+}
+
+// placedTask is one task of a plan and the capacity it was placed with.
+type placedTask struct {
+	placement.Placement
+	leg *leg
 }
 
 // placeTasks builds the transaction that stores the tasks placed on insts
 // and reserves their resources, appending the tasks to out. Its conditions
 // are the revisions of the instances the plan touches.
-func (e *ECS) placeTasks(l *taskLaunch, insts []ecsapi.ContainerInstance, revs []int64, placed []placement.Placement, out *ecsapi.RunTaskResponse) ([]store.Cond, []store.Op) {
+func (e *ECS) placeTasks(l *taskLaunch, insts []ecsapi.ContainerInstance, revs []int64, placed []placedTask, out *ecsapi.RunTaskResponse) ([]store.Cond, []store.Op) {
 	cluster := ecsapi.Value(l.cluster.ClusterName)
 	var conds []store.Cond
 	var ops []store.Op
 	touched := map[int]bool{}
-	for _, pl := range placed {
+	for _, p := range placed {
+		pl := p.Placement
 		ci := &insts[pl.Instance]
-		rec := e.newTask(l, ci, pl)
+		rec := e.newTask(l, ci, pl, p.leg)
 		adjustRemaining(ci, rec.Reserved, +1)
 		ci.PendingTasksCount++
 		ci.Version++
@@ -175,7 +196,7 @@ func (e *ECS) StartTask(ctx context.Context, in *ecsapi.StartTaskRequest) (*ecsa
 			return err
 		}
 		out = &ecsapi.RunTaskResponse{Tasks: []ecsapi.Task{}, Failures: []ecsapi.Failure{}}
-		var placed []placement.Placement
+		var placed []placedTask
 		for _, ref := range in.ContainerInstances {
 			id := lastSegment(ref)
 			i := slices.IndexFunc(all, func(ci ecsapi.ContainerInstance) bool { return instanceIDOfRecord(ci) == id })
@@ -198,7 +219,7 @@ func (e *ECS) StartTask(ctx context.Context, in *ecsapi.StartTaskRequest) (*ecsa
 				plan.Placements[0].Instance = i
 			}
 			placement.Commit(view, req, plan)
-			placed = append(placed, plan.Placements[0])
+			placed = append(placed, placedTask{plan.Placements[0], &leg{launchType: placement.LaunchEC2}})
 		}
 		if len(placed) == 0 {
 			return nil

@@ -119,10 +119,11 @@ func (e *Expr) Match(s Subject) bool {
 	return e.root.eval(s)
 }
 
-// String returns the canonical form of the expression: symbolic comparison
-// operators, "and"/"or"/"not (...)", single spaces, and only the
-// parentheses precedence needs. Parsing it yields an equal expression. It can
-// be longer than the input, and so than MaxLength.
+// String returns the canonical form of the expression: == != > >= < <= =~
+// !~, the keywords in, not_in, exists and not_exists, "and", "or" and
+// "not (...)", single spaces, values quoted only when they must be, and only
+// the parentheses precedence needs. Parsing it yields an equal expression.
+// It can be longer than the input, and so than MaxLength.
 func (e *Expr) String() string {
 	return e.canonical
 }

@@ -103,6 +103,7 @@ func FuzzPattern(f *testing.F) {
 	for _, c := range [][2]string{
 		{"t2.*", "t2.small"}, {"a*a", "a"}, {"ab*bc", "abc"}, {"*", ""}, {"**", "x"},
 		{"a*b*c", "abc"}, {"*a*b", "xbxa"}, {"*a*b", "xaxb"}, {"a**b", "ab"}, {"", ""},
+		{"*small", "t2.smallx"}, {"a*", "ba"}, {"a*c", "abcd"}, {"*b*", "ac"}, {"x", "xx"},
 	} {
 		f.Add(c[0], c[1])
 	}
