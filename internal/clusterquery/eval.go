@@ -19,7 +19,7 @@ type cond struct {
 
 	pats     []pattern           // ==, !=, in, not_in on string subjects
 	exact    map[string]struct{} // wildcard-free values of long lists
-	re       *regexp.Regexp      // =~, !~ (anchored)
+	re       *anchored           // =~, !~
 	boolMask uint8               // agentConnected values: 1 = false, 2 = true
 	numeric  bool                // attribute ordering: compare as numbers
 	num      float64
@@ -138,7 +138,7 @@ func (c *cond) compilePatterns() {
 }
 
 // compileRegexp compiles a =~ argument so that it must match the whole value.
-func compileRegexp(l literal) (*regexp.Regexp, error) {
+func compileRegexp(l literal) (*anchored, error) {
 	parsed, err := syntax.Parse(l.text, syntax.Perl)
 	if err != nil {
 		reason := err.Error()
@@ -168,7 +168,42 @@ func compileRegexp(l literal) (*regexp.Regexp, error) {
 	if err != nil {
 		return nil, errorf(l.pos, "invalid regular expression %s at position %d: %s", quote(l.text), l.pos, err)
 	}
-	return re, nil
+	a := &anchored{re: re}
+	a.prefix, a.fast = prefixStar(parsed.Simplify())
+	return a, nil
+}
+
+// anchored is a regular expression that must match a whole value. The
+// common "literal, then .*" form (t2.*) is matched without the regexp
+// engine: placement evaluates it over every instance of a cluster.
+type anchored struct {
+	re     *regexp.Regexp
+	prefix string
+	fast   bool
+}
+
+// MatchString reports whether the whole of v matches.
+func (a *anchored) MatchString(v string) bool {
+	if a.fast {
+		return strings.HasPrefix(v, a.prefix) && strings.IndexByte(v[len(a.prefix):], '\n') < 0
+	}
+	return a.re.MatchString(v)
+}
+
+// prefixStar recognises a case-sensitive literal followed by .* (any
+// characters but newline), or .* alone.
+func prefixStar(re *syntax.Regexp) (string, bool) {
+	isDotStar := func(r *syntax.Regexp) bool {
+		return r.Op == syntax.OpStar && len(r.Sub) == 1 && r.Sub[0].Op == syntax.OpAnyCharNotNL
+	}
+	switch {
+	case isDotStar(re):
+		return "", true
+	case re.Op == syntax.OpConcat && len(re.Sub) == 2 && re.Sub[0].Op == syntax.OpLiteral &&
+		re.Sub[0].Flags&syntax.FoldCase == 0 && isDotStar(re.Sub[1]):
+		return string(re.Sub[0].Rune), true
+	}
+	return "", false
 }
 
 func (c *cond) eval(s Subject) bool {

@@ -28,28 +28,31 @@ const (
 // Instance is a container instance as placement sees it. Place never
 // changes an Instance; Commit applies a plan's reservations.
 type Instance struct {
-	ARN           string
-	ID            string // container instance id (the ARN's last segment)
-	EC2InstanceID string
-	Active        bool // status ACTIVE (not DRAINING or INACTIVE)
-	Connected     bool // agentConnected
-	AgentVersion  string
-	RegisteredAt  time.Time
-	RunningTasks  int
-	Attributes    map[string]string
-	LaunchType    string // LaunchEC2 when empty
-	Pool          string // the capacity pool the agent was started in
+	// The fields every placement reads for every instance come first, so a
+	// scan over 10,000 instances touches about one cache line each.
 
 	// Remaining resources.
-	CPU    int64
-	Memory int64
+	CPU        int64
+	Memory     int64
+	Active     bool   // status ACTIVE (not DRAINING or INACTIVE)
+	Connected  bool   // agentConnected
+	LaunchType string // LaunchEC2 when empty
+	// Groups counts the instance's live tasks (not STOPPED) by task group.
+	Groups     map[string]int
+	Attributes map[string]string
+
 	// UsedTCP and UsedUDP are host ports reserved or in use.
 	UsedTCP  map[uint16]bool
 	UsedUDP  map[uint16]bool
 	FreeGPUs []string
+	Pool     string // the capacity pool the agent was started in
 
-	// Groups counts the instance's live tasks (not STOPPED) by task group.
-	Groups map[string]int
+	ARN           string
+	ID            string // container instance id (the ARN's last segment)
+	EC2InstanceID string
+	AgentVersion  string
+	RegisteredAt  time.Time
+	RunningTasks  int
 }
 
 func (in *Instance) launchType() string {

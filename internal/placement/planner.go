@@ -73,7 +73,10 @@ func (p *planner) memberOf(in *Instance) bool {
 // spreadBy buckets every instance of the snapshot by an attribute's value
 // (instances without it share one bucket) and counts the group's tasks.
 func (p *planner) spreadBy(name string) spreadIndex {
-	ids := map[string]int32{}
+	// Clusters have few distinct values (zones, instance types): a short
+	// list beats a map; the map takes over past it.
+	var vals []string
+	var ids map[string]int32
 	idx := spreadIndex{bucket: make([]int32, len(p.insts))}
 	for i := range p.insts {
 		in := &p.insts[i]
@@ -81,14 +84,28 @@ func (p *planner) spreadBy(name string) spreadIndex {
 		if !ok {
 			v = "\x00missing"
 		}
-		b, seen := ids[v]
-		if !seen {
+		b := int32(slices.Index(vals, v))
+		if b < 0 && ids != nil {
+			if id, seen := ids[v]; seen {
+				b = id
+			}
+		}
+		if b < 0 {
 			b = int32(len(idx.count))
-			ids[v] = b
 			idx.count = append(idx.count, 0)
+			switch {
+			case len(vals) < 16:
+				vals = append(vals, v)
+			case ids == nil:
+				ids = map[string]int32{v: b}
+			default:
+				ids[v] = b
+			}
 		}
 		idx.bucket[i] = b
-		idx.count[b] += in.Groups[p.req.Group]
+		if len(in.Groups) > 0 {
+			idx.count[b] += in.Groups[p.req.Group]
+		}
 	}
 	return idx
 }
@@ -124,13 +141,13 @@ func (p *planner) refuse(i int) (reason, detail string) {
 			return fail(ReasonPortsUDP, "")
 		}
 	}
-	if _, ok := pickPorts(in.UsedTCP, d.TCP, d.DynamicTCP); !ok {
+	if _, ok := pickPorts(in.UsedTCP, d.TCP, d.DynamicTCP); d.DynamicTCP > 0 && !ok {
 		return fail(ReasonPorts, "")
 	}
-	if _, ok := pickPorts(in.UsedUDP, d.UDP, d.DynamicUDP); !ok {
+	if _, ok := pickPorts(in.UsedUDP, d.UDP, d.DynamicUDP); d.DynamicUDP > 0 && !ok {
 		return fail(ReasonPortsUDP, "")
 	}
-	if len(in.FreeGPUs) < d.GPUs {
+	if d.GPUs > 0 && len(in.FreeGPUs) < d.GPUs {
 		return fail(ReasonGPU, "")
 	}
 	for _, a := range p.req.Requires {

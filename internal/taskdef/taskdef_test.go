@@ -311,6 +311,12 @@ func TestValidateRejects(t *testing.T) {
 		{"fargate placement constraints", fargateRequest(), func(r *request) {
 			r.PlacementConstraints = []ecsapi.TaskDefinitionPlacementConstraint{{Type: ecsapi.Ptr(ecsapi.TaskDefinitionPlacementConstraintTypeMemberOf), Expression: str("attribute:ecs.instance-type =~ t3.*")}}
 		}, "do not support placementConstraints"},
+		{"placement constraint syntax", ec2Request(), func(r *request) {
+			r.PlacementConstraints = []ecsapi.TaskDefinitionPlacementConstraint{{Type: ecsapi.Ptr(ecsapi.TaskDefinitionPlacementConstraintTypeMemberOf), Expression: str("attribute:rack == (r1")}}
+		}, `Invalid placement constraint expression "attribute:rack == (r1"`},
+		{"placement constraint without expression", ec2Request(), func(r *request) {
+			r.PlacementConstraints = []ecsapi.TaskDefinitionPlacementConstraint{{Type: ecsapi.Ptr(ecsapi.TaskDefinitionPlacementConstraintTypeMemberOf)}}
+		}, "Constraint expression is required"},
 		{"fargate host path volume", fargateRequest(), func(r *request) {
 			withVolume(r, ecsapi.Volume{Name: str("data"), Host: &ecsapi.HostVolumeProperties{SourcePath: str("/srv/data")}})
 		}, "do not support host volumes with a sourcePath (volume 'data')"},

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/clusterquery"
 	"github.com/berth-dev/berth/internal/ecsapi"
 )
 
@@ -42,9 +43,28 @@ func Validate(in *ecsapi.RegisterTaskDefinitionRequest) error {
 		v.dependencies,
 		v.totals,
 		v.proxy,
+		v.placementConstraints,
 	} {
 		if err := check(); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// placementConstraints checks the definition's memberOf constraints: at
+// most 10, each a valid cluster query language expression.
+func (v *validation) placementConstraints() error {
+	if len(v.in.PlacementConstraints) > 10 {
+		return clientErr("A task definition can have at most 10 placement constraints.")
+	}
+	for _, c := range v.in.PlacementConstraints {
+		expr := ecsapi.Value(c.Expression)
+		if strings.TrimSpace(expr) == "" {
+			return clientErr("Constraint expression is required for the memberOf constraint type.")
+		}
+		if _, err := clusterquery.Parse(expr); err != nil {
+			return clientErr("Invalid placement constraint expression %q: %v", expr, err)
 		}
 	}
 	return nil
