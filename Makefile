@@ -25,6 +25,7 @@ generate: ## regenerate the API types from the botocore model
 bench: build ## run the benchmarks side by side with their peers (see bench/RESULTS.md)
 	bash bench/api/run.sh
 	bash bench/agent/run.sh
+	$(GO) run ./bench/scheduler
 
 up: build ## start berth on this machine
 	$(BIN) up
