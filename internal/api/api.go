@@ -44,6 +44,9 @@ type ECS struct {
 	endpoint endpointURL
 	// tasks caches decoded tasks for the read calls.
 	tasks taskCache
+	// instances caches decoded container instances and their placement
+	// views for the scheduler.
+	instances revCache[cachedInstance]
 }
 
 var _ ecsapi.API = (*ECS)(nil)

@@ -12,7 +12,7 @@ import (
 	"github.com/berth-dev/berth/internal/store/boltstore"
 )
 
-func newTestECS(t *testing.T, now func() time.Time) *ECS {
+func newTestECS(t testing.TB, now func() time.Time) *ECS {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "berth.db"), boltstore.Options{})
 	if err != nil {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"hash/fnv"
 	"log/slog"
 	"slices"
@@ -95,10 +96,19 @@ func placementSeed(ctx context.Context, attempt int) uint64 {
 	return h.Sum64()
 }
 
+// cachedInstance is a decoded instance record and its placement view
+// (without task groups, which snapshot adds per call).
+type cachedInstance struct {
+	ci   ecsapi.ContainerInstance
+	view placement.Instance
+}
+
 // snapshot reads a cluster's container instances and turns them into
-// placement's view, with the task groups live on each.
+// placement's view, with the task groups live on each. Records unchanged
+// since the last call come from the cache without being read or decoded;
+// the revisions returned are those the plan's transaction is conditioned on.
 func (e *ECS) snapshot(ctx context.Context, cluster string) ([]ecsapi.ContainerInstance, []int64, []placement.Instance, error) {
-	insts, revs, err := e.listInstances(ctx, cluster)
+	keys, _, err := e.st.List(ctx, instancesPrefix(cluster), store.ListOptions{KeysOnly: true})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -106,9 +116,31 @@ func (e *ECS) snapshot(ctx context.Context, cluster string) ([]ecsapi.ContainerI
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	view := make([]placement.Instance, len(insts))
-	for i := range insts {
-		view[i] = placementInstance(&insts[i], groups[instanceIDOfRecord(insts[i])])
+	insts := make([]ecsapi.ContainerInstance, 0, len(keys))
+	revs := make([]int64, 0, len(keys))
+	view := make([]placement.Instance, 0, len(keys))
+	for _, k := range keys {
+		c, ok := e.instances.get(k.Key, k.ModRev)
+		rev := k.ModRev
+		if !ok {
+			kv, err := e.st.Get(ctx, k.Key)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // deregistered and removed since the list
+			} else if err != nil {
+				return nil, nil, nil, err
+			}
+			if err := json.Unmarshal(kv.Value, &c.ci); err != nil {
+				return nil, nil, nil, err
+			}
+			c.view = placementInstance(&c.ci, nil)
+			rev = kv.ModRev
+			e.instances.put(k.Key, rev, c)
+		}
+		v := c.view
+		v.Groups = groups[v.ID]
+		insts = append(insts, c.ci)
+		revs = append(revs, rev)
+		view = append(view, v)
 	}
 	return insts, revs, view, nil
 }

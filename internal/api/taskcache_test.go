@@ -22,10 +22,10 @@ func TestTaskCacheFollowsRevisions(t *testing.T) {
 	if _, err := c.view("/tasks/c/2", 1, []byte(`not json`)); err == nil {
 		t.Error("a corrupt record decoded")
 	}
-	for i := 0; i < taskCacheSize+10; i++ {
+	for i := 0; i < revCacheSize+10; i++ {
 		_, _ = c.view("/tasks/c/x"+string(rune('a'+i%26))+string(rune(i)), 1, []byte(`{"task":{}}`))
 	}
-	if len(c.m) > taskCacheSize {
-		t.Errorf("cache grew to %d entries, bound %d", len(c.m), taskCacheSize)
+	if len(c.m) > revCacheSize {
+		t.Errorf("cache grew to %d entries, bound %d", len(c.m), revCacheSize)
 	}
 }

@@ -154,6 +154,10 @@ func (e *ECS) placeTasks(l *taskLaunch, insts []ecsapi.ContainerInstance, revs [
 	for _, p := range placed {
 		pl := p.Placement
 		ci := &insts[pl.Instance]
+		if !touched[pl.Instance] {
+			// Records may come from the instance cache: change a copy.
+			ci.RemainingResources = slices.Clone(ci.RemainingResources)
+		}
 		rec := e.newTask(l, ci, pl, p.leg)
 		adjustRemaining(ci, rec.Reserved, +1)
 		ci.PendingTasksCount++

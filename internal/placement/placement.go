@@ -205,7 +205,9 @@ func Check(in *Instance, req Request) *Failure {
 	return nil
 }
 
-// reserveOn takes a placement's resources from in.
+// reserveOn takes a placement's resources from in. It replaces the maps
+// and slices it changes rather than writing to them, so snapshots may share
+// them.
 func reserveOn(in *Instance, req *Request, pl Placement) {
 	d := &req.Demand
 	in.CPU -= d.CPU
@@ -215,13 +217,17 @@ func reserveOn(in *Instance, req *Request, pl Placement) {
 	if len(pl.GPUs) > 0 {
 		in.FreeGPUs = slices.DeleteFunc(slices.Clone(in.FreeGPUs), func(g string) bool { return slices.Contains(pl.GPUs, g) })
 	}
-	if in.Groups == nil {
-		in.Groups = map[string]int{}
+	groups := maps.Clone(in.Groups)
+	if groups == nil {
+		groups = map[string]int{}
 	}
-	in.Groups[req.Group]++
+	groups[req.Group]++
+	in.Groups = groups
 }
 
+// addPorts returns a copy of set with the listed ports added.
 func addPorts(set map[uint16]bool, lists ...[]uint16) map[uint16]bool {
+	set = maps.Clone(set)
 	if set == nil {
 		set = map[uint16]bool{}
 	}

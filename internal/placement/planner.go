@@ -1,7 +1,6 @@
 package placement
 
 import (
-	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -251,11 +250,7 @@ func (p *planner) keepMin(set []int, key func(int) int64) []int {
 func (p *planner) reserve(i int) Placement {
 	in := p.get(i)
 	if in == &p.insts[i] {
-		c := p.insts[i]
-		c.UsedTCP = maps.Clone(c.UsedTCP)
-		c.UsedUDP = maps.Clone(c.UsedUDP)
-		c.FreeGPUs = slices.Clone(c.FreeGPUs)
-		c.Groups = maps.Clone(c.Groups)
+		c := p.insts[i] // reserveOn replaces what it changes
 		in = &c
 		if p.shadow == nil {
 			p.shadow = map[int]*Instance{}
