@@ -6,6 +6,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,9 +90,15 @@ func parseStrategy(in []ecsapi.PlacementStrategy) ([]placement.Strategy, error) 
 
 // placementSeed derives a placement's random seed from the call's request
 // id, so a decision can be replayed from the logs.
+// In-process callers without a request id get a random seed (logged with
+// the plan like any other).
 func placementSeed(ctx context.Context, attempt int) uint64 {
+	id := awsjson.RequestIDFrom(ctx)
+	if id == "" {
+		return rand.Uint64()
+	}
 	h := fnv.New64a()
-	h.Write([]byte(awsjson.RequestIDFrom(ctx)))
+	h.Write([]byte(id))
 	h.Write([]byte{byte(attempt)})
 	return h.Sum64()
 }
