@@ -33,7 +33,9 @@ func running(id, dep string, since time.Duration) Task {
 	return Task{ID: id, Deployment: dep, State: Running, RunningSince: t0.Add(-since), CreatedAt: t0.Add(-since - time.Second)}
 }
 
-func pending(id, dep string) Task { return Task{ID: id, Deployment: dep, State: Pending, CreatedAt: t0} }
+func pending(id, dep string) Task {
+	return Task{ID: id, Deployment: dep, State: Pending, CreatedAt: t0}
+}
 
 func base(desired, maxPct, minPct int, tasks ...Task) Input {
 	return Input{Now: t0, Desired: desired, MaximumPercent: maxPct, MinimumHealthyPct: minPct, HealthyAfter: 40 * time.Second, Primary: "new", Tasks: tasks}
