@@ -56,16 +56,17 @@ func (e *engine) wait() { e.wg.Wait() }
 
 func (e *engine) launch(cp *taskCheckpoint, adopt bool) *task {
 	t := newTask(e, cp, adopt)
+	arn := cp.Manifest.TaskARN // the manifest may be replaced while t runs
 	e.mu.Lock()
-	e.tasks[cp.Manifest.TaskARN] = t
+	e.tasks[arn] = t
 	e.mu.Unlock()
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		t.run(e.ctx)
 		e.mu.Lock()
-		if e.tasks[cp.Manifest.TaskARN] == t {
-			delete(e.tasks, cp.Manifest.TaskARN)
+		if e.tasks[arn] == t {
+			delete(e.tasks, arn)
 		}
 		e.mu.Unlock()
 	}()

@@ -161,6 +161,7 @@ func (s *sessionClient) session(ctx context.Context) error {
 	hb := time.NewTicker(s.heartbeat())
 	defer hb.Stop()
 	lastHeard := time.Now()
+	patience := time.Duration(agentproto.MissedHeartbeats) * max(s.heartbeat(), agentproto.HeartbeatInterval)
 	for {
 		select {
 		case <-ctx.Done():
@@ -172,7 +173,7 @@ func (s *sessionClient) session(ctx context.Context) error {
 				return err
 			}
 		case <-hb.C:
-			if time.Since(lastHeard) > time.Duration(agentproto.MissedHeartbeats)*s.heartbeat() {
+			if time.Since(lastHeard) > patience {
 				return fmt.Errorf("no message from the server for %s", time.Since(lastHeard).Round(time.Second))
 			}
 			if err := send(agentproto.Message{Type: agentproto.TypeHeartbeat}); err != nil {
@@ -182,6 +183,10 @@ func (s *sessionClient) session(ctx context.Context) error {
 			lastHeard = time.Now()
 			switch m.Type {
 			case agentproto.TypeSync:
+				if m.HeartbeatMillis > 0 {
+					// The server's heartbeats set how long silence may last.
+					patience = time.Duration(agentproto.MissedHeartbeats) * max(s.heartbeat(), time.Duration(m.HeartbeatMillis)*time.Millisecond)
+				}
 				s.a.engine.sync(m.Tasks)
 				if err := send(agentproto.Message{Type: agentproto.TypeAck, Seq: m.Seq}); err != nil {
 					return err

@@ -62,6 +62,10 @@ type Message struct {
 	State *TaskState     `json:"state,omitempty"`
 	// Error is a reason the peer is closing the session (TypeError).
 	Error string `json:"error,omitempty"`
+	// HeartbeatMillis, on the server's sync, is the server's heartbeat
+	// interval: the agent waits MissedHeartbeats of the longer of its own
+	// and this before it gives the session up.
+	HeartbeatMillis int64 `json:"heartbeatMs,omitempty"`
 }
 
 // TaskManifest is a task's desired state as the server sends it.

@@ -226,7 +226,7 @@ func (s *Server) push(ctx context.Context, cluster, inst string, out chan<- agen
 			tasks = []agentproto.TaskManifest{}
 		}
 		select {
-		case out <- agentproto.Message{Type: agentproto.TypeSync, Seq: rev, Tasks: tasks}:
+		case out <- agentproto.Message{Type: agentproto.TypeSync, Seq: rev, Tasks: tasks, HeartbeatMillis: s.interval().Milliseconds()}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
