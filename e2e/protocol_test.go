@@ -78,7 +78,7 @@ func TestProtocolErrors(t *testing.T) {
 		{name: "unknown operation", target: target + "LaunchRockets", body: `{}`, status: 400, code: "UnknownOperationException"},
 		{name: "unknown service", target: "Nope_20200101.ListClusters", body: `{}`, status: 400, code: "UnknownOperationException"},
 		{name: "no target", target: "", body: `{}`, status: 400, code: "UnknownOperationException"},
-		{name: "unimplemented operation", target: target + "CreateService", body: `{"serviceName":"web"}`, status: 400, code: "ClientException", contains: "CreateService"},
+		{name: "unimplemented operation", target: target + "CreateTaskSet", body: `{"service":"web","cluster":"default","taskDefinition":"web"}`, status: 400, code: "ClientException", contains: "CreateTaskSet"},
 		{name: "missing required member", target: target + "RegisterTaskDefinition", body: `{"containerDefinitions":[]}`, status: 400, code: "InvalidParameterException", contains: "family"},
 		{name: "bad enum", target: target + "ListTaskDefinitions", body: `{"status":"SLEEPING"}`, status: 400, code: "InvalidParameterException", contains: "SLEEPING"},
 		{name: "body too large", target: target + "ListClusters", body: `{"nextToken":"` + strings.Repeat("a", 2<<20) + `"}`, status: 413, code: "RequestEntityTooLargeException"},

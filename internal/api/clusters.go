@@ -412,8 +412,9 @@ func (e *ECS) DeleteCluster(ctx context.Context, in *ecsapi.DeleteClusterRequest
 			live              func(store.KV) bool
 		}{
 			{instancesPrefix(name), ecsapi.CodeClusterContainsContainerInstancesException, "The Cluster cannot be deleted while Container Instances are active or draining.", func(kv store.KV) bool { return jsonStatus(kv.Value) != statusInactive }},
-			{servicesPrefix(name), ecsapi.CodeClusterContainsServicesException, "The Cluster cannot be deleted while Services are active.", nil},
-			{tasksPrefix(name), ecsapi.CodeClusterContainsTasksException, "The Cluster cannot be deleted while Tasks are active.", nil},
+			{servicesPrefix(name), ecsapi.CodeClusterContainsServicesException, "The Cluster cannot be deleted while Services are active.", serviceLive},
+			// /insttasks holds the tasks not STOPPED yet.
+			{"/insttasks/" + name + "/", ecsapi.CodeClusterContainsTasksException, "The Cluster cannot be deleted while Tasks are active.", nil},
 		}
 		for _, chk := range checks {
 			kvs, _, err := e.scan(ctx, chk.prefix, pageRequest{limit: 1}, false, chk.live == nil, chk.live)

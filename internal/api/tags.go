@@ -52,6 +52,8 @@ func (e *ECS) taggableOf(resourceARN string) (taggable, error) {
 		return taggable{}, invalidParam("The ARN %q is not a valid ECS resource ARN.", resourceARN)
 	}
 	switch kind {
+	case "service":
+		return serviceTaggable(resourceARN, rest)
 	case "cluster":
 		return taggable{
 			key: clusterKey(rest),
