@@ -239,16 +239,20 @@ func addPorts(set map[uint16]bool, lists ...[]uint16) map[uint16]bool {
 	return set
 }
 
-// pickPorts returns n free ports of the dynamic range, lowest first, that
-// are neither in used nor in static.
-func pickPorts(used map[uint16]bool, static []uint16, n int) ([]uint16, bool) {
+// pickPorts returns n free ports of the dynamic range that are neither in
+// used nor in static, scanning upward from start (wrapping around). Hosts
+// may have other listeners in the range, so picks start at a random place
+// rather than always at the bottom.
+func pickPorts(used map[uint16]bool, static []uint16, n, start int) ([]uint16, bool) {
 	if n == 0 {
 		return nil, true
 	}
+	const size = DynamicPortLast - DynamicPortFirst + 1
 	out := make([]uint16, 0, n)
-	for p := DynamicPortFirst; p <= DynamicPortLast && len(out) < n; p++ {
-		if !used[uint16(p)] && !slices.Contains(static, uint16(p)) {
-			out = append(out, uint16(p))
+	for k := 0; k < size && len(out) < n; k++ {
+		p := uint16(DynamicPortFirst + (start+k)%size)
+		if !used[p] && !slices.Contains(static, p) {
+			out = append(out, p)
 		}
 	}
 	return out, len(out) == n

@@ -140,10 +140,10 @@ func (p *planner) refuse(i int) (reason, detail string) {
 			return fail(ReasonPortsUDP, "")
 		}
 	}
-	if _, ok := pickPorts(in.UsedTCP, d.TCP, d.DynamicTCP); d.DynamicTCP > 0 && !ok {
+	if _, ok := pickPorts(in.UsedTCP, d.TCP, d.DynamicTCP, 0); d.DynamicTCP > 0 && !ok {
 		return fail(ReasonPorts, "")
 	}
-	if _, ok := pickPorts(in.UsedUDP, d.UDP, d.DynamicUDP); d.DynamicUDP > 0 && !ok {
+	if _, ok := pickPorts(in.UsedUDP, d.UDP, d.DynamicUDP, 0); d.DynamicUDP > 0 && !ok {
 		return fail(ReasonPortsUDP, "")
 	}
 	if d.GPUs > 0 && len(in.FreeGPUs) < d.GPUs {
@@ -260,8 +260,12 @@ func (p *planner) reserve(i int) Placement {
 	}
 	d := &p.req.Demand
 	pl := Placement{Instance: i}
-	pl.DynamicTCP, _ = pickPorts(in.UsedTCP, d.TCP, d.DynamicTCP)
-	pl.DynamicUDP, _ = pickPorts(in.UsedUDP, d.UDP, d.DynamicUDP)
+	if d.DynamicTCP > 0 {
+		pl.DynamicTCP, _ = pickPorts(in.UsedTCP, d.TCP, d.DynamicTCP, p.rng.IntN(DynamicPortLast-DynamicPortFirst+1))
+	}
+	if d.DynamicUDP > 0 {
+		pl.DynamicUDP, _ = pickPorts(in.UsedUDP, d.UDP, d.DynamicUDP, p.rng.IntN(DynamicPortLast-DynamicPortFirst+1))
+	}
 	if d.GPUs > 0 {
 		pl.GPUs = slices.Clone(in.FreeGPUs[:d.GPUs])
 	}

@@ -297,3 +297,30 @@ func count[T comparable](s []T, v T) int {
 	}
 	return n
 }
+
+func TestPickPorts(t *testing.T) {
+	used := addPorts(nil, []uint16{49153, 49155, 65535})
+	cases := []struct {
+		n, start int
+		static   []uint16
+		want     []uint16
+	}{
+		{2, 0, []uint16{49154}, []uint16{49156, 49157}},
+		{3, DynamicPortLast - DynamicPortFirst - 1, nil, []uint16{65534, 49154, 49156}}, // wraps, skipping used ones
+		{0, 5, nil, nil},
+	}
+	for _, c := range cases {
+		got, ok := pickPorts(used, c.static, c.n, c.start)
+		if !ok || !slices.Equal(got, c.want) {
+			t.Errorf("pickPorts(n=%d, start=%d) = %v, %v; want %v", c.n, c.start, got, ok, c.want)
+		}
+	}
+	full := map[uint16]bool{}
+	for p := DynamicPortFirst; p <= DynamicPortLast; p++ {
+		full[uint16(p)] = true
+	}
+	delete(full, 50000)
+	if got, ok := pickPorts(full, nil, 2, 100); ok || len(got) != 1 {
+		t.Errorf("one free port, two wanted: %v, %v", got, ok)
+	}
+}
