@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/berth-dev/berth/internal/agent"
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/sigv4"
 )
@@ -121,6 +122,7 @@ func runServer(ctx context.Context, args []string, log *slog.Logger, up bool) er
 	region := fs.String("region", defaultRegion, "region `NAME` in ARNs")
 	credFile := fs.String("credentials", os.Getenv("BERTH_CREDENTIALS"), "AWS shared-credentials `FILE` whose keys may sign requests")
 	heartbeat := fs.Duration("agent-heartbeat", 0, "agent session heartbeat interval (default 10s)")
+	healthyAfter := fs.Duration("service-healthy-after", api.DefaultHealthyAfter, "how long a service task without a health check runs before it counts as healthy (ECS: 40s)")
 	var agentCfg agent.Config
 	if up {
 		agentFlags(fs, &agentCfg)
@@ -128,7 +130,8 @@ func runServer(ctx context.Context, args []string, log *slog.Logger, up bool) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := server.Config{Listen: *listen, DataDir: *dataDir, AccountID: *account, Region: *region, Log: log, Heartbeat: *heartbeat}
+	cfg := server.Config{Listen: *listen, DataDir: *dataDir, AccountID: *account, Region: *region, Log: log, Heartbeat: *heartbeat,
+		Controller: api.ControllerConfig{HealthyAfter: *healthyAfter}}
 	if *credFile != "" {
 		creds, err := sigv4.LoadCredentialsFile(*credFile)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/agentproto"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/awsjson"
+	"github.com/berth-dev/berth/internal/servicectl"
 	"github.com/berth-dev/berth/internal/session"
 	"github.com/berth-dev/berth/internal/sigv4"
 	"github.com/berth-dev/berth/internal/store/boltstore"
@@ -40,6 +41,8 @@ type Config struct {
 	Ready func(addr string)
 	// Heartbeat is the agent session heartbeat interval (10 s when 0).
 	Heartbeat time.Duration
+	// Controller tunes the service controller.
+	Controller api.ControllerConfig
 }
 
 // Run serves the API until ctx is done, then shuts down gracefully.
@@ -89,6 +92,22 @@ func Run(ctx context.Context, cfg Config) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	ctl := &servicectl.Controller{
+		Store: st,
+		Rec: servicectl.ReconcilerFunc(func(ctx context.Context, cluster string) (time.Duration, error) {
+			return ecs.ReconcileCluster(ctx, cluster, cfg.Controller)
+		}),
+		Log: log,
+	}
+	ctlCtx, stopCtl := context.WithCancel(ctx)
+	ctlDone := make(chan struct{})
+	go func() {
+		defer close(ctlDone)
+		if err := ctl.Run(ctlCtx); err != nil {
+			log.Error("service controller stopped", "err", err)
+		}
+	}()
+	defer func() { stopCtl(); <-ctlDone }()
 	log.Info("berth API listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "region", cfg.Region, "account", cfg.AccountID)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())

@@ -1,0 +1,459 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/deploy"
+	"github.com/berth-dev/berth/internal/ecsapi"
+	"github.com/berth-dev/berth/internal/lifecycle"
+	"github.com/berth-dev/berth/internal/placement"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// ControllerConfig tunes the service controller.
+type ControllerConfig struct {
+	// HealthyAfter is how long a RUNNING task without a health check runs
+	// before it counts as healthy (ECS: 40 s).
+	HealthyAfter time.Duration
+}
+
+// DefaultHealthyAfter is ECS's wait for tasks without a health check.
+const DefaultHealthyAfter = 40 * time.Second
+
+// maxServiceEvents bounds a service's events[] (newest first), as ECS shows
+// the last 100.
+const maxServiceEvents = 100
+
+// placeEventEvery throttles repeated "unable to place" events.
+const placeEventEvery = time.Minute
+
+// controllerState is the controller's private part of a service record.
+type controllerState struct {
+	Steady       bool      `json:"steady,omitempty"`
+	PlaceEventAt time.Time `json:"placeEventAt,omitzero"`
+	PlaceEvent   string    `json:"placeEvent,omitempty"`
+}
+
+// svcTask is one task of a service as a pass sees it.
+type svcTask struct {
+	key  string
+	rev  int64
+	raw  []byte
+	view taskView
+}
+
+// pass is one controller pass over a cluster: what it read once for all
+// the cluster's services.
+type pass struct {
+	cluster string
+	cfg     ControllerConfig
+	now     time.Time
+	insts   []ecsapi.ContainerInstance
+	revs    []int64
+	view    []placement.Instance
+	byID    map[string]int // instance id → index
+	checks  map[string]bool
+}
+
+// ReconcileCluster runs one service controller pass over a cluster: for
+// each ACTIVE or DRAINING service it starts and stops tasks (internal/deploy
+// decides how many and which) and updates the service's counts,
+// deployments and events, each service in one transaction. It returns how
+// soon it wants to run again for time alone (0: only when something
+// changes). A conflict with another writer returns store.ErrConflict: run
+// again.
+func (e *ECS) ReconcileCluster(ctx context.Context, cluster string, cfg ControllerConfig) (time.Duration, error) {
+	if cfg.HealthyAfter == 0 {
+		cfg.HealthyAfter = DefaultHealthyAfter
+	}
+	kvs, _, err := e.st.List(ctx, servicesPrefix(cluster), store.ListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	type svcKV struct {
+		rec serviceRecord
+		kv  store.KV
+	}
+	var services []svcKV
+	for _, kv := range kvs {
+		var rec serviceRecord
+		if err := json.Unmarshal(kv.Value, &rec); err != nil {
+			return 0, fmt.Errorf("service %s: %w", kv.Key, err)
+		}
+		if st := ecsapi.Value(rec.Service.Status); st == statusActive || st == "DRAINING" {
+			services = append(services, svcKV{rec, kv})
+		}
+	}
+	if len(services) == 0 {
+		return 0, nil
+	}
+	tasks, err := e.serviceTasks(ctx, cluster)
+	if err != nil {
+		return 0, err
+	}
+	p := &pass{cluster: cluster, cfg: cfg, now: e.now(), byID: map[string]int{}, checks: map[string]bool{}}
+	if p.insts, p.revs, p.view, err = e.snapshot(ctx, cluster); err != nil {
+		return 0, err
+	}
+	for i := range p.view {
+		p.byID[p.view[i].ID] = i
+	}
+	var recheck time.Duration
+	for _, s := range services {
+		name := ecsapi.Value(s.rec.Service.ServiceName)
+		w, err := e.reconcileService(ctx, p, s.rec, s.kv, tasks[name])
+		if err != nil {
+			return 0, fmt.Errorf("service %s: %w", name, err)
+		}
+		if w > 0 && (recheck == 0 || w < recheck) {
+			recheck = w
+		}
+	}
+	return recheck, nil
+}
+
+// serviceTasks groups the cluster's tasks by the service that started them
+// (group "service:<name>").
+func (e *ECS) serviceTasks(ctx context.Context, cluster string) (map[string][]svcTask, error) {
+	kvs, _, err := e.st.List(ctx, tasksPrefix(cluster), store.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]svcTask{}
+	for _, kv := range kvs {
+		v, err := e.tasks.view(kv.Key, kv.ModRev, kv.Value)
+		if err != nil {
+			return nil, err
+		}
+		name, ok := strings.CutPrefix(ecsapi.Value(v.Task.Group), "service:")
+		if !ok {
+			continue
+		}
+		out[name] = append(out[name], svcTask{key: kv.Key, rev: kv.ModRev, raw: kv.Value, view: v})
+	}
+	return out, nil
+}
+
+// hasHealthCheck says whether a task definition's essential containers
+// define a health check (cached for the pass).
+func (e *ECS) hasHealthCheck(ctx context.Context, p *pass, tdARN string) bool {
+	if v, ok := p.checks[tdARN]; ok {
+		return v
+	}
+	rec, _, err := e.loadTaskDef(ctx, tdARN)
+	has := false
+	if err == nil {
+		for _, c := range rec.TaskDefinition.ContainerDefinitions {
+			if (c.Essential == nil || *c.Essential) && c.HealthCheck != nil {
+				has = true
+			}
+		}
+	}
+	p.checks[tdARN] = has
+	return has
+}
+
+func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, kv store.KV, tasks []svcTask) (time.Duration, error) {
+	svc := &rec.Service
+	var state controllerState
+	if len(rec.Controller) > 0 {
+		_ = json.Unmarshal(rec.Controller, &state)
+	}
+	if len(svc.Deployments) == 0 {
+		return 0, nil
+	}
+	primary := ecsapi.Value(svc.Deployments[0].Id)
+	in := deploy.Input{
+		Now:               p.now,
+		Desired:           int(svc.DesiredCount),
+		MaximumPercent:    200,
+		MinimumHealthyPct: 100,
+		HealthyAfter:      p.cfg.HealthyAfter,
+		Primary:           primary,
+		Deleting:          ecsapi.Value(svc.Status) == "DRAINING",
+	}
+	if dc := svc.DeploymentConfiguration; dc != nil {
+		if dc.MaximumPercent != nil {
+			in.MaximumPercent = int(*dc.MaximumPercent)
+		}
+		if dc.MinimumHealthyPercent != nil {
+			in.MinimumHealthyPct = int(*dc.MinimumHealthyPercent)
+		}
+	}
+	if g := svc.HealthCheckGracePeriodSeconds; g != nil {
+		in.Grace = time.Duration(*g) * time.Second
+	}
+	for _, d := range svc.Deployments[1:] {
+		in.Others = append(in.Others, ecsapi.Value(d.Id))
+	}
+	failed := map[string]int32{}
+	byID := map[string]*svcTask{}
+	for i := range tasks {
+		tk := &tasks[i].view.Task
+		dep := ecsapi.Value(tk.StartedBy)
+		if ecsapi.Value(tk.LastStatus) == lifecycle.Stopped {
+			if c := ecsapi.Value(tk.StopCode); c == lifecycle.CodeTaskFailedToStart || c == lifecycle.CodeEssentialContainerExited {
+				failed[dep]++
+			}
+			continue
+		}
+		id := lastSegment(ecsapi.Value(tk.TaskArn))
+		byID[id] = &tasks[i]
+		dt := deploy.Task{ID: id, Deployment: dep, HasHealthCheck: e.hasHealthCheck(ctx, p, ecsapi.Value(tk.TaskDefinitionArn))}
+		if tk.CreatedAt != nil {
+			dt.CreatedAt = tk.CreatedAt.Time
+		}
+		switch {
+		case ecsapi.Value(tk.DesiredStatus) == lifecycle.Stopped:
+			dt.State = deploy.Stopping
+		case ecsapi.Value(tk.LastStatus) == lifecycle.Running:
+			dt.State = deploy.Running
+			if tk.StartedAt != nil {
+				dt.RunningSince = tk.StartedAt.Time
+			}
+		}
+		switch ecsapi.Value(tk.HealthStatus) {
+		case ecsapi.HealthStatusHEALTHY:
+			dt.Health = deploy.Healthy
+		case ecsapi.HealthStatusUNHEALTHY:
+			dt.Health = deploy.Unhealthy
+		}
+		if i, ok := p.byID[tasks[i].view.InstanceID]; ok && !p.view[i].Active {
+			dt.Draining = true
+		}
+		in.Tasks = append(in.Tasks, dt)
+	}
+	d := deploy.Plan(in)
+
+	var conds []store.Cond
+	var ops []store.Op
+	var events []string
+	name := ecsapi.Value(svc.ServiceName)
+
+	// Stops.
+	var stopped []string
+	for _, s := range d.Stop {
+		st := byID[s.TaskID]
+		var tr taskRecord
+		if err := json.Unmarshal(st.raw, &tr); err != nil {
+			return 0, err
+		}
+		reason := fmt.Sprintf(deploy.ReasonScaling, primary)
+		if s.Unhealthy {
+			reason = deploy.ReasonUnhealthy
+		}
+		stopTaskRecord(&tr, lifecycle.CodeServiceSchedulerInitiated, reason)
+		conds = append(conds, store.Cond{Key: st.key, ModRev: st.rev})
+		ops = append(ops, store.Put(st.key, mustJSON(tr)))
+		stopped = append(stopped, "(task "+s.TaskID+")")
+	}
+	if len(stopped) > 0 {
+		events = append(events, fmt.Sprintf("(service %s) has stopped %d running tasks: %s.", name, len(stopped), strings.Join(stopped, " ")))
+	}
+
+	// Starts.
+	var touched []int
+	if d.Start > 0 {
+		placed, msg, err := e.startServiceTasks(ctx, p, svc, d.Start)
+		if err != nil {
+			return 0, err
+		}
+		if len(placed.tasks) > 0 {
+			var ids []string
+			for _, t := range placed.tasks {
+				ids = append(ids, "(task "+lastSegment(ecsapi.Value(t.TaskArn))+")")
+			}
+			events = append(events, fmt.Sprintf("(service %s) has started %d tasks: %s.", name, len(ids), strings.Join(ids, " ")))
+			conds = append(conds, placed.conds...)
+			ops = append(ops, placed.ops...)
+			touched = placed.touched
+			c := d.Counts[primary]
+			c.Pending += len(placed.tasks)
+			d.Counts[primary] = c
+		}
+		if msg != "" && (msg != state.PlaceEvent || p.now.Sub(state.PlaceEventAt) >= placeEventEvery) {
+			events = append(events, msg)
+			state.PlaceEvent, state.PlaceEventAt = msg, p.now
+		}
+	}
+
+	// The service record: counts, deployments, rollout, events.
+	var running, pending int32
+	deps := svc.Deployments[:0:0]
+	for i, dep := range svc.Deployments {
+		id := ecsapi.Value(dep.Id)
+		if i > 0 && slices.Contains(d.Retired, id) {
+			continue
+		}
+		c := d.Counts[id]
+		running += int32(c.Running)
+		pending += int32(c.Pending)
+		nd := dep
+		nd.RunningCount, nd.PendingCount, nd.FailedTasks = int32(c.Running), int32(c.Pending), failed[id]
+		if i == 0 {
+			nd.DesiredCount = svc.DesiredCount
+			if d.Steady && ecsapi.Value(nd.RolloutState) == ecsapi.DeploymentRolloutStateINPROGRESS {
+				nd.RolloutState = ecsapi.Ptr(ecsapi.DeploymentRolloutStateCOMPLETED)
+				nd.RolloutStateReason = ecsapi.Ptr("ECS deployment " + id + " completed.")
+				events = append(events, fmt.Sprintf("(service %s) (deployment %s) deployment completed.", name, id))
+			}
+		} else {
+			nd.DesiredCount = int32(c.Running + c.Pending)
+		}
+		if nd.RunningCount != dep.RunningCount || nd.PendingCount != dep.PendingCount || nd.DesiredCount != dep.DesiredCount || nd.FailedTasks != dep.FailedTasks || nd.RolloutState != dep.RolloutState {
+			nd.UpdatedAt = ecsapi.Time(p.now)
+		}
+		deps = append(deps, nd)
+	}
+	svc.Deployments = deps
+	svc.RunningCount, svc.PendingCount = running, pending
+	if d.Steady && !state.Steady {
+		events = append(events, fmt.Sprintf("(service %s) has reached a steady state.", name))
+	}
+	state.Steady = d.Steady
+	if in.Deleting && len(in.Tasks) == 0 {
+		svc.Status = ecsapi.Ptr(statusInactive)
+		svc.DesiredCount = 0
+	}
+	for _, msg := range events {
+		svc.Events = append([]ecsapi.ServiceEvent{{Id: ecsapi.Ptr(newUUID()), CreatedAt: ecsapi.Time(p.now), Message: ecsapi.Ptr(msg)}}, svc.Events...)
+	}
+	if len(svc.Events) > maxServiceEvents {
+		svc.Events = svc.Events[:maxServiceEvents]
+	}
+	rec.Controller = mustJSON(state)
+	if b := mustJSON(rec); len(ops) > 0 || string(b) != string(kv.Value) {
+		conds = append(conds, store.Cond{Key: kv.Key, ModRev: kv.ModRev})
+		ops = append(ops, store.Put(kv.Key, b))
+		rev, err := e.st.Txn(ctx, conds, ops)
+		if err != nil {
+			return 0, err
+		}
+		for _, i := range touched {
+			p.revs[i] = rev
+		}
+	}
+	return d.Recheck, nil
+}
+
+// placedBatch is what starting a service's tasks adds to its transaction.
+type placedBatch struct {
+	tasks   []ecsapi.Task
+	conds   []store.Cond
+	ops     []store.Op
+	touched []int
+}
+
+// startServiceTasks places n tasks of the service's primary deployment on
+// the pass's snapshot. It returns the writes to commit and, when some could
+// not be placed, the event ECS would show.
+func (e *ECS) startServiceTasks(ctx context.Context, p *pass, svc *ecsapi.Service, n int) (placedBatch, string, error) {
+	var out placedBatch
+	name := ecsapi.Value(svc.ServiceName)
+	dep := &svc.Deployments[0]
+	rec, _, err := e.loadTaskDef(ctx, ecsapi.Value(dep.TaskDefinition))
+	if err != nil {
+		return out, "", err
+	}
+	c, _, err := e.activeCluster(ctx, &p.cluster, false)
+	if err != nil {
+		return out, "", err
+	}
+	def := rec.TaskDefinition
+	l := &taskLaunch{
+		cluster:     c,
+		def:         &def,
+		defTags:     rec.Tags,
+		group:       "service:" + name,
+		startedBy:   dep.Id,
+		execCommand: svc.EnableExecuteCommand,
+		netConfig:   dep.NetworkConfiguration,
+		demand:      taskDemand(&def, nil),
+	}
+	if svc.PropagateTags != nil {
+		l.propagate = *svc.PropagateTags
+	}
+	if l.propagate == ecsapi.PropagateTagsSERVICE {
+		l.tags = slices.Clone(svc.Tags)
+	}
+	if svc.EnableECSManagedTags {
+		l.tags = append(l.tags,
+			ecsapi.Tag{Key: ecsapi.Ptr("aws:ecs:serviceName"), Value: ecsapi.Ptr(name)},
+			ecsapi.Tag{Key: ecsapi.Ptr("aws:ecs:clusterName"), Value: ecsapi.Ptr(p.cluster)})
+	}
+	if err := l.setPlacement(ecsapi.Value(dep.LaunchType), svc.PlacementConstraints, svc.PlacementStrategy); err != nil {
+		return out, "", err
+	}
+	if len(svc.PlacementStrategy) == 0 && l.launchType != placement.LaunchFargate {
+		l.strategy = placement.DefaultServiceStrategy
+	}
+	legs, err := e.capacityLegs(ctx, l, dep.LaunchType, dep.CapacityProviderStrategy, n)
+	if err != nil {
+		return out, "", err
+	}
+	if checkCapacity(p.view, legs) != nil {
+		return out, fmt.Sprintf("(service %s) was unable to place a task. Reason: No Container Instances were found in your cluster. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.", name), nil
+	}
+	var placed []placedTask
+	var failures []placement.Failure
+	for i := range legs {
+		g := &legs[i]
+		req := l.request(g.count)
+		req.LaunchType, req.Pool = g.launchType, g.pool
+		req.Seed = placementSeed(ctx, 0)
+		plan := placement.Place(p.view, req)
+		placement.Commit(p.view, req, plan)
+		failures = append(failures, plan.Failures...)
+		for _, pl := range plan.Placements {
+			placed = append(placed, placedTask{pl, g})
+		}
+	}
+	if len(placed) > 0 {
+		resp := &ecsapi.RunTaskResponse{}
+		out.conds, out.ops = e.placeTasks(l, p.insts, p.revs, placed, resp)
+		out.tasks = resp.Tasks
+		for _, pt := range placed {
+			if !slices.Contains(out.touched, pt.Instance) {
+				out.touched = append(out.touched, pt.Instance)
+			}
+		}
+	}
+	msg := ""
+	if len(failures) > 0 {
+		msg = unableToPlace(name, failures)
+	}
+	return out, msg, nil
+}
+
+// unableToPlace is ECS's event for a task no instance could take, naming
+// the instance that came closest.
+func unableToPlace(service string, fs []placement.Failure) string {
+	rank := map[string]int{placement.ReasonAgent: 0, placement.ReasonCPU: 1, placement.ReasonMemory: 2, placement.ReasonPorts: 3, placement.ReasonPortsUDP: 4, placement.ReasonGPU: 5, placement.ReasonAttribute: 6}
+	best := fs[0]
+	for _, f := range fs[1:] {
+		if rank[f.Reason] > rank[best.Reason] {
+			best = f
+		}
+	}
+	var why string
+	switch best.Reason {
+	case placement.ReasonCPU:
+		why = "has insufficient CPU units available"
+	case placement.ReasonMemory:
+		why = "has insufficient memory available"
+	case placement.ReasonPorts, placement.ReasonPortsUDP:
+		why = "is already using a port required by your task"
+	case placement.ReasonGPU:
+		why = "has insufficient GPU available"
+	case placement.ReasonAgent:
+		why = "is not connected to the cluster (its agent is disconnected)"
+	default:
+		why = fmt.Sprintf("encountered error %q", best.Detail)
+	}
+	return fmt.Sprintf("(service %s) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance %s) %s. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.", service, lastSegment(best.ARN), why)
+}
