@@ -20,7 +20,16 @@ type ControllerConfig struct {
 	// HealthyAfter is how long a RUNNING task without a health check runs
 	// before it counts as healthy (ECS: 40 s).
 	HealthyAfter time.Duration
+	// ThrottleBase and ThrottleMax shape the back-off of a deployment whose
+	// tasks keep failing to reach RUNNING (defaults 10 s and 15 min).
+	ThrottleBase, ThrottleMax time.Duration
 }
+
+// Controller defaults.
+const (
+	DefaultThrottleBase = 10 * time.Second
+	DefaultThrottleMax  = 15 * time.Minute
+)
 
 // DefaultHealthyAfter is ECS's wait for tasks without a health check.
 const DefaultHealthyAfter = 40 * time.Second
@@ -37,6 +46,12 @@ type controllerState struct {
 	Steady       bool      `json:"steady,omitempty"`
 	PlaceEventAt time.Time `json:"placeEventAt,omitzero"`
 	PlaceEvent   string    `json:"placeEvent,omitempty"`
+	// Throttled is the launch-failure count last announced by the
+	// "unable to consistently start tasks" event.
+	Throttled int `json:"throttled,omitempty"`
+	// LastCompleted is the last deployment that completed: the circuit
+	// breaker rolls back to it.
+	LastCompleted *ecsapi.Deployment `json:"lastCompleted,omitempty"`
 }
 
 // svcTask is one task of a service as a pass sees it.
@@ -70,6 +85,12 @@ type pass struct {
 func (e *ECS) ReconcileCluster(ctx context.Context, cluster string, cfg ControllerConfig) (time.Duration, error) {
 	if cfg.HealthyAfter == 0 {
 		cfg.HealthyAfter = DefaultHealthyAfter
+	}
+	if cfg.ThrottleBase == 0 {
+		cfg.ThrottleBase = DefaultThrottleBase
+	}
+	if cfg.ThrottleMax == 0 {
+		cfg.ThrottleMax = DefaultThrottleMax
 	}
 	kvs, _, err := e.st.List(ctx, servicesPrefix(cluster), store.ListOptions{})
 	if err != nil {
@@ -158,7 +179,7 @@ func (e *ECS) hasHealthCheck(ctx context.Context, p *pass, tdARN string) bool {
 	return has
 }
 
-func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, kv store.KV, tasks []svcTask) (time.Duration, error) {
+func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, kv store.KV, tasks []svcTask) (wait time.Duration, err error) {
 	svc := &rec.Service
 	var state controllerState
 	if len(rec.Controller) > 0 {
@@ -193,15 +214,25 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 	}
 	failed := map[string]int32{}
 	byID := map[string]*svcTask{}
+	instanceOf := map[string]string{}
+	var lastRunning, lastFailure time.Time
+	var launchFailures []time.Time // primary tasks that stopped before RUNNING
 	for i := range tasks {
 		tk := &tasks[i].view.Task
 		dep := ecsapi.Value(tk.StartedBy)
+		if dep == primary && tk.StartedAt != nil && tk.StartedAt.After(lastRunning) {
+			lastRunning = tk.StartedAt.Time
+		}
 		if ecsapi.Value(tk.LastStatus) == lifecycle.Stopped {
-			if c := ecsapi.Value(tk.StopCode); c == lifecycle.CodeTaskFailedToStart || c == lifecycle.CodeEssentialContainerExited {
+			if taskFailed(tk) {
 				failed[dep]++
+			}
+			if dep == primary && tk.StartedAt == nil && tk.StoppedAt != nil && ecsapi.Value(tk.StopCode) != lifecycle.CodeServiceSchedulerInitiated {
+				launchFailures = append(launchFailures, tk.StoppedAt.Time)
 			}
 			continue
 		}
+		instanceOf[lastSegment(ecsapi.Value(tk.TaskArn))] = tasks[i].view.InstanceID
 		id := lastSegment(ecsapi.Value(tk.TaskArn))
 		byID[id] = &tasks[i]
 		dt := deploy.Task{ID: id, Deployment: dep, HasHealthCheck: e.hasHealthCheck(ctx, p, ecsapi.Value(tk.TaskDefinitionArn))}
@@ -228,12 +259,61 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 		}
 		in.Tasks = append(in.Tasks, dt)
 	}
-	d := deploy.Plan(in)
+	// Throttle launches after repeated failures to reach RUNNING.
+	n := 0
+	for _, at := range launchFailures {
+		if at.After(lastRunning) {
+			n++
+			if at.After(lastFailure) {
+				lastFailure = at
+			}
+		}
+	}
+	var events []string
+	name := ecsapi.Value(svc.ServiceName)
+	if delay := deploy.ThrottleDelay(n, p.cfg.ThrottleBase, p.cfg.ThrottleMax); delay > 0 {
+		if until := lastFailure.Add(delay); p.now.Before(until) {
+			in.HoldStarts = true
+			if n != state.Throttled {
+				events = append(events, fmt.Sprintf("(service %s) is unable to consistently start tasks successfully. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.", name))
+				state.Throttled = n
+			}
+			defer func() { recheckAt(&wait, until.Sub(p.now)) }()
+		}
+	} else {
+		state.Throttled = 0
+	}
+
+	// The deployment circuit breaker.
+	if cb := circuitBreaker(svc); cb != nil && cb.Enable && ecsapi.Value(svc.Deployments[0].RolloutState) == ecsapi.DeploymentRolloutStateINPROGRESS &&
+		int(failed[primary]) >= deploy.CircuitThreshold(int(svc.DesiredCount)) {
+		events = append(events, e.tripCircuitBreaker(p, svc, &state, cb.Rollback)...)
+		rec.Controller = mustJSON(state)
+		return wait, e.writeService(ctx, rec, kv, nil, nil, events, p.now)
+	}
+	if ecsapi.Value(svc.Deployments[0].RolloutState) == ecsapi.DeploymentRolloutStateFAILED {
+		in.HoldStarts = true // failed without a deployment to roll back to: stalled
+	}
+
+	var d deploy.Decision
+	var startOn []string
+	if ecsapi.Value(svc.SchedulingStrategy) == ecsapi.SchedulingStrategyDAEMON {
+		eligible, err := e.daemonInstances(ctx, p, svc)
+		if err != nil {
+			return 0, err
+		}
+		dd := deploy.Daemon(deploy.DaemonInput{Input: in, Eligible: eligible, InstanceOf: instanceOf})
+		d, startOn = dd.Decision, dd.StartOn
+		if !in.Deleting {
+			svc.DesiredCount = int32(len(eligible))
+		}
+	} else {
+		d = deploy.Plan(in)
+	}
+	recheckAt(&wait, d.Recheck)
 
 	var conds []store.Cond
 	var ops []store.Op
-	var events []string
-	name := ecsapi.Value(svc.ServiceName)
 
 	// Stops.
 	var stopped []string
@@ -258,8 +338,8 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 
 	// Starts.
 	var touched []int
-	if d.Start > 0 {
-		placed, msg, err := e.startServiceTasks(ctx, p, svc, d.Start)
+	if d.Start > 0 || len(startOn) > 0 {
+		placed, msg, err := e.startServiceTasks(ctx, p, svc, d.Start, startOn)
 		if err != nil {
 			return 0, err
 		}
@@ -302,6 +382,10 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 				nd.RolloutStateReason = ecsapi.Ptr("ECS deployment " + id + " completed.")
 				events = append(events, fmt.Sprintf("(service %s) (deployment %s) deployment completed.", name, id))
 			}
+			if ecsapi.Value(nd.RolloutState) == ecsapi.DeploymentRolloutStateCOMPLETED {
+				c := nd
+				state.LastCompleted = &c
+			}
 		} else {
 			nd.DesiredCount = int32(c.Running + c.Pending)
 		}
@@ -320,17 +404,14 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 		svc.Status = ecsapi.Ptr(statusInactive)
 		svc.DesiredCount = 0
 	}
-	for _, msg := range events {
-		svc.Events = append([]ecsapi.ServiceEvent{{Id: ecsapi.Ptr(newUUID()), CreatedAt: ecsapi.Time(p.now), Message: ecsapi.Ptr(msg)}}, svc.Events...)
-	}
-	if len(svc.Events) > maxServiceEvents {
-		svc.Events = svc.Events[:maxServiceEvents]
-	}
 	rec.Controller = mustJSON(state)
-	if b := mustJSON(rec); len(ops) > 0 || string(b) != string(kv.Value) {
-		conds = append(conds, store.Cond{Key: kv.Key, ModRev: kv.ModRev})
-		ops = append(ops, store.Put(kv.Key, b))
-		rev, err := e.st.Txn(ctx, conds, ops)
+	if err := e.writeService(ctx, rec, kv, conds, ops, events, p.now); err != nil {
+		return 0, err
+	}
+	if len(touched) > 0 {
+		// The instances' records changed: their revisions are now the
+		// store's, which the next service of this pass conditions on.
+		rev, err := e.st.Rev(ctx)
 		if err != nil {
 			return 0, err
 		}
@@ -338,7 +419,112 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 			p.revs[i] = rev
 		}
 	}
-	return d.Recheck, nil
+	return wait, nil
+}
+
+// recheckAt lowers *wait to w when w is sooner (0 means never).
+func recheckAt(wait *time.Duration, w time.Duration) {
+	if w > 0 && (*wait == 0 || w < *wait) {
+		*wait = w
+	}
+}
+
+// writeService prepends events to the service and commits it with the
+// pass's other writes, unless nothing changed at all.
+func (e *ECS) writeService(ctx context.Context, rec serviceRecord, kv store.KV, conds []store.Cond, ops []store.Op, events []string, now time.Time) error {
+	svc := &rec.Service
+	for _, msg := range events {
+		svc.Events = append([]ecsapi.ServiceEvent{{Id: ecsapi.Ptr(newUUID()), CreatedAt: ecsapi.Time(now), Message: ecsapi.Ptr(msg)}}, svc.Events...)
+	}
+	if len(svc.Events) > maxServiceEvents {
+		svc.Events = svc.Events[:maxServiceEvents]
+	}
+	b := mustJSON(rec)
+	if len(ops) == 0 && string(b) == string(kv.Value) {
+		return nil
+	}
+	conds = append(conds, store.Cond{Key: kv.Key, ModRev: kv.ModRev})
+	ops = append(ops, store.Put(kv.Key, b))
+	_, err := e.st.Txn(ctx, conds, ops)
+	return err
+}
+
+// taskFailed says whether a stopped task counts as a failure of its
+// deployment: it failed to start, an essential container exited, or the
+// scheduler stopped it for failing its health checks.
+func taskFailed(tk *ecsapi.Task) bool {
+	switch ecsapi.Value(tk.StopCode) {
+	case lifecycle.CodeTaskFailedToStart, lifecycle.CodeEssentialContainerExited:
+		return true
+	case lifecycle.CodeServiceSchedulerInitiated:
+		return ecsapi.Value(tk.StoppedReason) == deploy.ReasonUnhealthy
+	}
+	return false
+}
+
+func circuitBreaker(svc *ecsapi.Service) *ecsapi.DeploymentCircuitBreaker {
+	if svc.DeploymentConfiguration == nil {
+		return nil
+	}
+	return svc.DeploymentConfiguration.DeploymentCircuitBreaker
+}
+
+// tripCircuitBreaker fails the primary deployment and, with rollback on and
+// a completed deployment to return to, starts a deployment of it.
+func (e *ECS) tripCircuitBreaker(p *pass, svc *ecsapi.Service, state *controllerState, rollback bool) []string {
+	name := ecsapi.Value(svc.ServiceName)
+	failedDep := &svc.Deployments[0]
+	id := ecsapi.Value(failedDep.Id)
+	failedDep.RolloutState = ecsapi.Ptr(ecsapi.DeploymentRolloutStateFAILED)
+	failedDep.RolloutStateReason = ecsapi.Ptr("ECS deployment circuit breaker: tasks failed to start.")
+	failedDep.UpdatedAt = ecsapi.Time(p.now)
+	events := []string{fmt.Sprintf("(service %s) (deployment %s) deployment failed: tasks failed to start.", name, id)}
+	last := state.LastCompleted
+	if !rollback || last == nil || ecsapi.Value(last.Id) == id {
+		return events
+	}
+	back := *last
+	back.Id = ecsapi.Ptr("ecs-svc/" + randomDigits(19))
+	back.Status = ecsapi.Ptr("PRIMARY")
+	back.DesiredCount = svc.DesiredCount
+	back.RunningCount, back.PendingCount, back.FailedTasks = 0, 0, 0
+	back.CreatedAt, back.UpdatedAt = ecsapi.Time(p.now), ecsapi.Time(p.now)
+	back.RolloutState = ecsapi.Ptr(ecsapi.DeploymentRolloutStateINPROGRESS)
+	back.RolloutStateReason = ecsapi.Ptr("ECS deployment circuit breaker: rolling back to deploymentId " + ecsapi.Value(last.Id) + ".")
+	failedDep.Status = ecsapi.Ptr("ACTIVE")
+	svc.Deployments = append([]ecsapi.Deployment{back}, svc.Deployments...)
+	svc.TaskDefinition = back.TaskDefinition
+	return append(events, fmt.Sprintf("(service %s) rolling back to deployment %s.", name, ecsapi.Value(last.Id)))
+}
+
+// daemonInstances are the instances a DAEMON service runs on: ACTIVE, of
+// its launch type, meeting its constraints and its definition's.
+func (e *ECS) daemonInstances(ctx context.Context, p *pass, svc *ecsapi.Service) ([]string, error) {
+	l, err := e.serviceLaunch(ctx, p, svc)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := range p.view {
+		in := &p.view[i]
+		lt := in.LaunchType
+		if lt == "" {
+			lt = placement.LaunchEC2
+		}
+		if !in.Active || lt != l.launchType {
+			continue
+		}
+		ok := true
+		for _, c := range l.constraints {
+			if c.Expr != nil && !c.Expr.Match(placement.Subject(in)) {
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, in.ID)
+		}
+	}
+	return out, nil
 }
 
 // placedBatch is what starting a service's tasks adds to its transaction.
@@ -349,20 +535,17 @@ type placedBatch struct {
 	touched []int
 }
 
-// startServiceTasks places n tasks of the service's primary deployment on
-// the pass's snapshot. It returns the writes to commit and, when some could
-// not be placed, the event ECS would show.
-func (e *ECS) startServiceTasks(ctx context.Context, p *pass, svc *ecsapi.Service, n int) (placedBatch, string, error) {
-	var out placedBatch
+// serviceLaunch is the launch of the service's primary deployment.
+func (e *ECS) serviceLaunch(ctx context.Context, p *pass, svc *ecsapi.Service) (*taskLaunch, error) {
 	name := ecsapi.Value(svc.ServiceName)
 	dep := &svc.Deployments[0]
 	rec, _, err := e.loadTaskDef(ctx, ecsapi.Value(dep.TaskDefinition))
 	if err != nil {
-		return out, "", err
+		return nil, err
 	}
 	c, _, err := e.activeCluster(ctx, &p.cluster, false)
 	if err != nil {
-		return out, "", err
+		return nil, err
 	}
 	def := rec.TaskDefinition
 	l := &taskLaunch{
@@ -387,30 +570,66 @@ func (e *ECS) startServiceTasks(ctx context.Context, p *pass, svc *ecsapi.Servic
 			ecsapi.Tag{Key: ecsapi.Ptr("aws:ecs:clusterName"), Value: ecsapi.Ptr(p.cluster)})
 	}
 	if err := l.setPlacement(ecsapi.Value(dep.LaunchType), svc.PlacementConstraints, svc.PlacementStrategy); err != nil {
-		return out, "", err
+		return nil, err
 	}
 	if len(svc.PlacementStrategy) == 0 && l.launchType != placement.LaunchFargate {
 		l.strategy = placement.DefaultServiceStrategy
 	}
-	legs, err := e.capacityLegs(ctx, l, dep.LaunchType, dep.CapacityProviderStrategy, n)
+	return l, nil
+}
+
+// startServiceTasks places n tasks of the service's primary deployment on
+// the pass's snapshot, or one on each instance of on (DAEMON). It returns
+// the writes to commit and, when some could not be placed, the event ECS
+// would show.
+func (e *ECS) startServiceTasks(ctx context.Context, p *pass, svc *ecsapi.Service, n int, on []string) (placedBatch, string, error) {
+	var out placedBatch
+	name := ecsapi.Value(svc.ServiceName)
+	dep := &svc.Deployments[0]
+	l, err := e.serviceLaunch(ctx, p, svc)
 	if err != nil {
 		return out, "", err
 	}
-	if checkCapacity(p.view, legs) != nil {
-		return out, fmt.Sprintf("(service %s) was unable to place a task. Reason: No Container Instances were found in your cluster. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.", name), nil
-	}
 	var placed []placedTask
 	var failures []placement.Failure
-	for i := range legs {
-		g := &legs[i]
-		req := l.request(g.count)
-		req.LaunchType, req.Pool = g.launchType, g.pool
-		req.Seed = placementSeed(ctx, 0)
-		plan := placement.Place(p.view, req)
-		placement.Commit(p.view, req, plan)
-		failures = append(failures, plan.Failures...)
-		for _, pl := range plan.Placements {
-			placed = append(placed, placedTask{pl, g})
+	if len(on) > 0 {
+		g := &leg{launchType: l.launchType}
+		for _, id := range on {
+			i, ok := p.byID[id]
+			if !ok {
+				continue
+			}
+			req := l.request(1)
+			req.LaunchType = l.launchType
+			req.Seed = placementSeed(ctx, 0)
+			plan := placement.Place(p.view[i:i+1], req)
+			if len(plan.Placements) == 0 {
+				failures = append(failures, plan.Failures...)
+				continue
+			}
+			plan.Placements[0].Instance = i
+			placement.Commit(p.view, req, plan)
+			placed = append(placed, placedTask{plan.Placements[0], g})
+		}
+	} else {
+		legs, err := e.capacityLegs(ctx, l, dep.LaunchType, dep.CapacityProviderStrategy, n)
+		if err != nil {
+			return out, "", err
+		}
+		if checkCapacity(p.view, legs) != nil {
+			return out, fmt.Sprintf("(service %s) was unable to place a task. Reason: No Container Instances were found in your cluster. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.", name), nil
+		}
+		for i := range legs {
+			g := &legs[i]
+			req := l.request(g.count)
+			req.LaunchType, req.Pool = g.launchType, g.pool
+			req.Seed = placementSeed(ctx, 0)
+			plan := placement.Place(p.view, req)
+			placement.Commit(p.view, req, plan)
+			failures = append(failures, plan.Failures...)
+			for _, pl := range plan.Placements {
+				placed = append(placed, placedTask{pl, g})
+			}
 		}
 	}
 	if len(placed) > 0 {

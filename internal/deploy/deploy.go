@@ -279,3 +279,29 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// CircuitThreshold is the number of failed tasks at which ECS's deployment
+// circuit breaker fails a deployment: half the desired count (rounded up),
+// at least 3 and at most 200.
+func CircuitThreshold(desired int) int {
+	return min(200, max(3, (desired+1)/2))
+}
+
+// ThrottleFree is how many consecutive launch failures (tasks that stopped
+// before reaching RUNNING) a deployment may have before its launches are
+// throttled.
+const ThrottleFree = 3
+
+// ThrottleDelay is how long to hold launches after n consecutive launch
+// failures: nothing below ThrottleFree, then base doubling with each
+// further failure, capped at limit.
+func ThrottleDelay(n int, base, limit time.Duration) time.Duration {
+	if n < ThrottleFree {
+		return 0
+	}
+	shift := n - ThrottleFree
+	if shift > 30 {
+		return limit
+	}
+	return min(base<<shift, limit)
+}

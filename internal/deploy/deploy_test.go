@@ -225,3 +225,20 @@ func TestRolloutSimulation(t *testing.T) {
 		}
 	}
 }
+
+func TestCircuitThreshold(t *testing.T) {
+	for desired, want := range map[int]int{0: 3, 1: 3, 5: 3, 6: 3, 7: 4, 10: 5, 100: 50, 399: 200, 1000: 200} {
+		if got := CircuitThreshold(desired); got != want {
+			t.Errorf("CircuitThreshold(%d) = %d, want %d", desired, got, want)
+		}
+	}
+}
+
+func TestThrottleDelay(t *testing.T) {
+	base, limit := 10*time.Second, 15*time.Minute
+	for n, want := range map[int]time.Duration{0: 0, 2: 0, 3: 10 * time.Second, 4: 20 * time.Second, 6: 80 * time.Second, 9: 640 * time.Second, 10: limit, 80: limit} {
+		if got := ThrottleDelay(n, base, limit); got != want {
+			t.Errorf("ThrottleDelay(%d) = %v, want %v", n, got, want)
+		}
+	}
+}

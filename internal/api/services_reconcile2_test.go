@@ -1,0 +1,143 @@
+package api
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/agentproto"
+	"github.com/berth-dev/berth/internal/ecsapi"
+	"github.com/berth-dev/berth/internal/lifecycle"
+)
+
+// fail plays the agent failing to start each task.
+func (w *ctlWorld) fail(recs []taskRecord) {
+	w.t.Helper()
+	for _, rec := range recs {
+		st := agentproto.TaskState{TaskARN: ecsapi.Value(rec.Task.TaskArn), Status: lifecycle.Stopped, StopCode: lifecycle.CodeTaskFailedToStart, Reason: "CannotPullContainerError: pull access denied"}
+		if err := w.e.ApplyTaskState(context.Background(), "default", rec.InstanceID, st); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+}
+
+// TestControllerDaemon: one task on every ACTIVE instance; a draining
+// instance loses its task and the desired count follows.
+func TestControllerDaemon(t *testing.T) {
+	w := newCtlWorld(t, 3)
+	ctx := context.Background()
+	v1 := w.td("agent")
+	if _, err := w.e.CreateService(ctx, &ecsapi.CreateServiceRequest{ServiceName: "web", TaskDefinition: ecsapi.Ptr(v1), SchedulingStrategy: ecsapi.Ptr(ecsapi.SchedulingStrategyDAEMON)}); err != nil {
+		t.Fatal(err)
+	}
+	w.reconcile()
+	tk := w.tasks()[lifecycle.Pending]
+	seen := map[string]bool{}
+	for _, r := range tk {
+		seen[r.InstanceID] = true
+	}
+	if len(tk) != 3 || len(seen) != 3 || w.service().DesiredCount != 3 {
+		t.Fatalf("daemon: %d tasks on %d instances, desired %d", len(tk), len(seen), w.service().DesiredCount)
+	}
+	w.report(tk, lifecycle.Running)
+	w.advance(time.Minute)
+	w.reconcile()
+	if s := w.service(); !hasEvent(s, "has reached a steady state.") {
+		t.Fatalf("daemon not steady: %q", eventMessages(s))
+	}
+	drained := tk[0].InstanceID
+	if _, err := w.e.UpdateContainerInstancesState(ctx, &ecsapi.UpdateContainerInstancesStateRequest{ContainerInstances: []string{drained}, Status: ecsapi.ContainerInstanceStatusDRAINING}); err != nil {
+		t.Fatal(err)
+	}
+	w.reconcile()
+	stopping := w.tasks()["stopping"]
+	if len(stopping) != 1 || stopping[0].InstanceID != drained || w.service().DesiredCount != 2 {
+		t.Fatalf("drain: %d stopping, desired %d", len(stopping), w.service().DesiredCount)
+	}
+}
+
+// TestControllerCircuitBreaker: a deployment whose tasks fail to start
+// trips the breaker after CircuitThreshold failures and rolls back to the
+// last completed deployment; launches are throttled after three failures in
+// a row.
+func TestControllerCircuitBreaker(t *testing.T) {
+	w := newCtlWorld(t, 2)
+	ctx := context.Background()
+	v1 := w.td("web")
+	if _, err := w.e.CreateService(ctx, &ecsapi.CreateServiceRequest{
+		ServiceName: "web", TaskDefinition: ecsapi.Ptr(v1), DesiredCount: ecsapi.Ptr(int32(2)),
+		DeploymentConfiguration: &ecsapi.DeploymentConfiguration{DeploymentCircuitBreaker: &ecsapi.DeploymentCircuitBreaker{Enable: true, Rollback: true}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.reconcile()
+	w.report(w.tasks()[lifecycle.Pending], lifecycle.Running)
+	w.advance(time.Minute)
+	w.reconcile()
+	good := ecsapi.Value(w.service().Deployments[0].Id)
+
+	v2 := w.td("web")
+	if _, err := w.e.UpdateService(ctx, &ecsapi.UpdateServiceRequest{Service: "web", TaskDefinition: ecsapi.Ptr(v2)}); err != nil {
+		t.Fatal(err)
+	}
+	bad := ecsapi.Value(w.service().Deployments[0].Id)
+	w.reconcile()
+	w.fail(w.tasks()[lifecycle.Pending]) // 2 failures
+	w.reconcile()
+	if s := w.service(); ecsapi.Value(s.Deployments[0].RolloutState) != ecsapi.DeploymentRolloutStateINPROGRESS || s.Deployments[0].FailedTasks != 2 {
+		t.Fatalf("after 2 failures: %+v", s.Deployments[0])
+	}
+	w.fail(w.tasks()[lifecycle.Pending][:1]) // 3: the threshold for desired 2
+	w.reconcile()
+	s := w.service()
+	if len(s.Deployments) < 2 || ecsapi.Value(s.Deployments[1].Id) != bad || ecsapi.Value(s.Deployments[1].RolloutState) != ecsapi.DeploymentRolloutStateFAILED ||
+		ecsapi.Value(s.Deployments[0].TaskDefinition) != v1 || ecsapi.Value(s.Deployments[0].RolloutState) != ecsapi.DeploymentRolloutStateINPROGRESS {
+		t.Fatalf("after the breaker: %+v", s.Deployments)
+	}
+	if !hasEvent(s, "(service web) (deployment "+bad+") deployment failed: tasks failed to start.") || !hasEvent(s, "(service web) rolling back to deployment "+good+".") {
+		t.Errorf("events %q", eventMessages(s))
+	}
+	// The rollback deployment starts v1 tasks of its own, then the tasks
+	// of the deployment it replaced drain away.
+	for range 4 {
+		w.reconcile()
+		w.report(w.tasks()["stopping"], lifecycle.Stopped)
+		w.report(w.tasks()[lifecycle.Pending], lifecycle.Running)
+		w.advance(time.Minute)
+	}
+	w.reconcile()
+	s = w.service()
+	if len(s.Deployments) != 1 || ecsapi.Value(s.Deployments[0].TaskDefinition) != v1 || ecsapi.Value(s.Deployments[0].RolloutState) != ecsapi.DeploymentRolloutStateCOMPLETED {
+		t.Fatalf("after the rollback: %+v %q", s.Deployments, eventMessages(s))
+	}
+}
+
+// TestControllerThrottle: after three tasks in a row fail to start, the
+// service holds launches for a growing delay and says so once.
+func TestControllerThrottle(t *testing.T) {
+	w := newCtlWorld(t, 1)
+	ctx := context.Background()
+	if _, err := w.e.CreateService(ctx, &ecsapi.CreateServiceRequest{ServiceName: "web", TaskDefinition: ecsapi.Ptr(w.td("web")), DesiredCount: ecsapi.Ptr(int32(1))}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		w.reconcile()
+		w.fail(w.tasks()[lifecycle.Pending])
+		w.advance(time.Second)
+	}
+	if wait := w.reconcile(); len(w.tasks()[lifecycle.Pending]) != 0 || wait <= 0 || wait > 10*time.Second {
+		t.Fatalf("not throttled after 3 failures: pending %d, wait %v", len(w.tasks()[lifecycle.Pending]), wait)
+	}
+	if s := w.service(); !hasEvent(s, "(service web) is unable to consistently start tasks successfully.") {
+		t.Errorf("events %q", eventMessages(s))
+	}
+	w.advance(10 * time.Second)
+	w.reconcile()
+	if len(w.tasks()[lifecycle.Pending]) != 1 {
+		t.Fatalf("no launch after the hold")
+	}
+	w.fail(w.tasks()[lifecycle.Pending])
+	if wait := w.reconcile(); wait != 20*time.Second {
+		t.Errorf("fourth failure: hold %v, want 20s", wait)
+	}
+}
