@@ -47,6 +47,8 @@ type ECS struct {
 	// instances caches decoded container instances and their placement
 	// views for the scheduler.
 	instances revCache[cachedInstance]
+	// disconnected tracks agents the service controller saw disconnected.
+	disconnected disconnects
 }
 
 var _ ecsapi.API = (*ECS)(nil)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/deploy"
@@ -23,13 +24,52 @@ type ControllerConfig struct {
 	// ThrottleBase and ThrottleMax shape the back-off of a deployment whose
 	// tasks keep failing to reach RUNNING (defaults 10 s and 15 min).
 	ThrottleBase, ThrottleMax time.Duration
+	// LostAfter is how long an instance's agent may stay disconnected
+	// before its service tasks are replaced elsewhere (default 5 min). ECS
+	// keeps such tasks as they are; when the agent returns, the copies
+	// that were replaced are stopped.
+	LostAfter time.Duration
 }
 
 // Controller defaults.
 const (
 	DefaultThrottleBase = 10 * time.Second
 	DefaultThrottleMax  = 15 * time.Minute
+	DefaultLostAfter    = 5 * time.Minute
 )
+
+// disconnects remembers since when each instance's agent has been
+// disconnected, as the controller saw it (a restarted server starts the
+// grace period again).
+type disconnects struct {
+	mu    sync.Mutex
+	since map[string]time.Time
+}
+
+// observe records the instances' connection states at now and returns, for
+// the disconnected ones, since when.
+func (d *disconnects) observe(cluster string, view []placement.Instance, now time.Time) map[string]time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.since == nil {
+		d.since = map[string]time.Time{}
+	}
+	out := map[string]time.Time{}
+	for i := range view {
+		key := cluster + "/" + view[i].ID
+		if view[i].Connected {
+			delete(d.since, key)
+			continue
+		}
+		t, ok := d.since[key]
+		if !ok {
+			t = now
+			d.since[key] = t
+		}
+		out[view[i].ID] = t
+	}
+	return out
+}
 
 // DefaultHealthyAfter is ECS's wait for tasks without a health check.
 const DefaultHealthyAfter = 40 * time.Second
@@ -73,6 +113,7 @@ type pass struct {
 	view    []placement.Instance
 	byID    map[string]int // instance id → index
 	checks  map[string]bool
+	gone    map[string]time.Time // disconnected instances → since when
 }
 
 // ReconcileCluster runs one service controller pass over a cluster: for
@@ -91,6 +132,9 @@ func (e *ECS) ReconcileCluster(ctx context.Context, cluster string, cfg Controll
 	}
 	if cfg.ThrottleMax == 0 {
 		cfg.ThrottleMax = DefaultThrottleMax
+	}
+	if cfg.LostAfter == 0 {
+		cfg.LostAfter = DefaultLostAfter
 	}
 	kvs, _, err := e.st.List(ctx, servicesPrefix(cluster), store.ListOptions{})
 	if err != nil {
@@ -124,6 +168,7 @@ func (e *ECS) ReconcileCluster(ctx context.Context, cluster string, cfg Controll
 	for i := range p.view {
 		p.byID[p.view[i].ID] = i
 	}
+	p.gone = e.disconnected.observe(cluster, p.view, p.now)
 	var recheck time.Duration
 	for _, s := range services {
 		name := ecsapi.Value(s.rec.Service.ServiceName)
@@ -254,8 +299,16 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 		case ecsapi.HealthStatusUNHEALTHY:
 			dt.Health = deploy.Unhealthy
 		}
-		if i, ok := p.byID[tasks[i].view.InstanceID]; ok && !p.view[i].Active {
+		inst := tasks[i].view.InstanceID
+		if j, ok := p.byID[inst]; ok && !p.view[j].Active {
 			dt.Draining = true
+		}
+		if since, ok := p.gone[inst]; ok {
+			if lost := since.Add(p.cfg.LostAfter); !p.now.Before(lost) {
+				dt.Lost = true
+			} else {
+				recheckAt(&wait, lost.Sub(p.now))
+			}
 		}
 		in.Tasks = append(in.Tasks, dt)
 	}

@@ -141,3 +141,46 @@ func TestControllerThrottle(t *testing.T) {
 		t.Errorf("fourth failure: hold %v, want 20s", wait)
 	}
 }
+
+// TestControllerLostHost: a task whose agent stays disconnected is kept for
+// the grace period, then replaced elsewhere; when the agent returns, the
+// copy it still runs is stopped, so exactly desiredCount remains.
+func TestControllerLostHost(t *testing.T) {
+	w := newCtlWorld(t, 2)
+	ctx := context.Background()
+	if _, err := w.e.CreateService(ctx, &ecsapi.CreateServiceRequest{ServiceName: "web", TaskDefinition: ecsapi.Ptr(w.td("web")), DesiredCount: ecsapi.Ptr(int32(1))}); err != nil {
+		t.Fatal(err)
+	}
+	w.reconcile()
+	first := w.tasks()[lifecycle.Pending]
+	w.report(first, lifecycle.Running)
+	w.advance(time.Minute)
+	w.reconcile()
+	lostInst := first[0].InstanceID
+	if err := w.e.SetAgentConnected(ctx, "default", lostInst, false); err != nil {
+		t.Fatal(err)
+	}
+	if wait := w.reconcile(); wait != DefaultLostAfter {
+		t.Errorf("recheck = %v, want the %v grace", wait, DefaultLostAfter)
+	}
+	if tk := w.tasks(); len(tk[lifecycle.Running]) != 1 || len(tk[lifecycle.Pending]) != 0 {
+		t.Fatalf("replaced before the grace period: %v", tk)
+	}
+	w.advance(DefaultLostAfter)
+	w.reconcile()
+	tk := w.tasks()
+	if len(tk["stopping"]) != 1 || tk["stopping"][0].InstanceID != lostInst || len(tk[lifecycle.Pending]) != 1 || tk[lifecycle.Pending][0].InstanceID == lostInst {
+		t.Fatalf("after the grace period: stopping %d, pending %d", len(tk["stopping"]), len(tk[lifecycle.Pending]))
+	}
+	// The agent comes back and stops its copy; one task remains.
+	if err := w.e.SetAgentConnected(ctx, "default", lostInst, true); err != nil {
+		t.Fatal(err)
+	}
+	w.report(tk["stopping"], lifecycle.Stopped)
+	w.report(tk[lifecycle.Pending], lifecycle.Running)
+	w.advance(time.Minute)
+	w.reconcile()
+	if s := w.service(); s.RunningCount != 1 || !hasEvent(s, "has reached a steady state.") {
+		t.Fatalf("after the agent returned: running %d %q", s.RunningCount, eventMessages(s))
+	}
+}
