@@ -379,6 +379,7 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 		reason := fmt.Sprintf(deploy.ReasonScaling, primary)
 		if s.Unhealthy {
 			reason = deploy.ReasonUnhealthy
+			events = append(events, fmt.Sprintf("(service %s) (task %s) failed container health checks.", name, s.TaskID))
 		}
 		stopTaskRecord(&tr, lifecycle.CodeServiceSchedulerInitiated, reason)
 		conds = append(conds, store.Cond{Key: st.key, ModRev: st.rev})

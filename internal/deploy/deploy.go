@@ -162,6 +162,7 @@ func Plan(in Input) Decision {
 	}
 	var total, healthy int
 	var keep, retiring []live // primary tasks to keep; tasks to replace
+	var unhealthy []live      // failing health checks: replaced, then stopped
 	for i := range in.Tasks {
 		t := &in.Tasks[i]
 		if t.State == Stopping {
@@ -197,8 +198,7 @@ func Plan(in Input) Decision {
 		case in.Deleting:
 			retiring = append(retiring, l)
 		case u:
-			// Failing health checks: stop now, a replacement follows.
-			d.Stop = append(d.Stop, Stop{TaskID: t.ID, Unhealthy: true})
+			unhealthy = append(unhealthy, l)
 		case t.Deployment == in.Primary && !t.Draining:
 			keep = append(keep, l)
 		default:
@@ -236,6 +236,22 @@ func Plan(in Input) Decision {
 	// Start what the primary lacks, within maximumPercent.
 	if want := in.Desired - len(keep); want > 0 && !in.HoldStarts {
 		d.Start = max(0, min(want, maxTasks-total))
+	}
+
+	// Unhealthy tasks: their replacements start first when maximumPercent
+	// allows, and they stop once the service has its healthy tasks again;
+	// without room they stop one at a time (they are not healthy, so
+	// minimumHealthyPercent is not at stake).
+	healthyKeep := 0
+	for _, l := range keep {
+		if l.healthy {
+			healthyKeep++
+		}
+	}
+	for i, l := range unhealthy {
+		if healthyKeep >= in.Desired || (i == 0 && d.Start == 0) {
+			d.Stop = append(d.Stop, Stop{TaskID: l.t.ID, Unhealthy: true})
+		}
 	}
 
 	// Retire old tasks: those not healthy freely, healthy ones only while

@@ -108,9 +108,18 @@ func TestPlanHealth(t *testing.T) {
 		t.Errorf("UNKNOWN health: %+v", d)
 	}
 	in = base(2, 200, 100, hc("a", Healthy, time.Second), hc("b", Unhealthy, time.Hour))
-	if d := Plan(in); d.Start != 1 || !slices.Equal(stopIDs(d), []string{"b"}) || !d.Stop[0].Unhealthy {
-		t.Errorf("UNHEALTHY is replaced: %+v", d)
+	if d := Plan(in); d.Start != 1 || len(d.Stop) != 0 {
+		t.Errorf("UNHEALTHY: the replacement starts first: %+v", d)
 	}
+	in.Tasks = append(in.Tasks, hc("r", Healthy, time.Second))
+	if d := Plan(in); d.Start != 0 || !slices.Equal(stopIDs(d), []string{"b"}) || !d.Stop[0].Unhealthy {
+		t.Errorf("UNHEALTHY: stopped once its replacement is healthy: %+v", d)
+	}
+	in = base(2, 100, 100, hc("a", Healthy, time.Second), hc("b", Unhealthy, time.Hour), hc("c", Unhealthy, time.Hour))
+	if d := Plan(in); d.Start != 0 || len(d.Stop) != 1 || !d.Stop[0].Unhealthy {
+		t.Errorf("UNHEALTHY without room: stopped one at a time: %+v", d)
+	}
+	in = base(2, 200, 100, hc("a", Healthy, time.Second), hc("b", Unhealthy, time.Hour))
 	in.Grace = 2 * time.Hour
 	if d := Plan(in); d.Start != 0 || len(d.Stop) != 0 || d.Recheck != time.Hour {
 		t.Errorf("UNHEALTHY within the grace period is kept: %+v", d)
