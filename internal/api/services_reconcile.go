@@ -340,6 +340,18 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 	// The deployment circuit breaker.
 	if cb := circuitBreaker(svc); cb != nil && cb.Enable && ecsapi.Value(svc.Deployments[0].RolloutState) == ecsapi.DeploymentRolloutStateINPROGRESS &&
 		int(failed[primary]) >= deploy.CircuitThreshold(int(svc.DesiredCount)) {
+		// The failed deployment keeps its final counts in deployments[].
+		dep := &svc.Deployments[0]
+		dep.FailedTasks, dep.RunningCount, dep.PendingCount = failed[primary], 0, 0
+		for _, t := range in.Tasks {
+			switch {
+			case t.Deployment != primary || t.State == deploy.Stopping:
+			case t.State == deploy.Running:
+				dep.RunningCount++
+			default:
+				dep.PendingCount++
+			}
+		}
 		events = append(events, e.tripCircuitBreaker(p, svc, &state, cb.Rollback)...)
 		rec.Controller = mustJSON(state)
 		return wait, e.writeService(ctx, rec, kv, nil, nil, events, p.now)

@@ -90,7 +90,7 @@ func TestControllerCircuitBreaker(t *testing.T) {
 	w.fail(w.tasks()[lifecycle.Pending][:1]) // 3: the threshold for desired 2
 	w.reconcile()
 	s := w.service()
-	if len(s.Deployments) < 2 || ecsapi.Value(s.Deployments[1].Id) != bad || ecsapi.Value(s.Deployments[1].RolloutState) != ecsapi.DeploymentRolloutStateFAILED ||
+	if len(s.Deployments) < 2 || ecsapi.Value(s.Deployments[1].Id) != bad || ecsapi.Value(s.Deployments[1].RolloutState) != ecsapi.DeploymentRolloutStateFAILED || s.Deployments[1].FailedTasks != 3 ||
 		ecsapi.Value(s.Deployments[0].TaskDefinition) != v1 || ecsapi.Value(s.Deployments[0].RolloutState) != ecsapi.DeploymentRolloutStateINPROGRESS {
 		t.Fatalf("after the breaker: %+v", s.Deployments)
 	}
