@@ -31,6 +31,11 @@ type serviceRecord struct {
 	// Controller holds the service controller's private state; the API
 	// layer never reads it and carries it over unchanged on every write.
 	Controller json.RawMessage `json:"controller,omitempty"`
+	// Links ties each deployment in service.deployments (by id) to its
+	// service revision and service deployment; Seq numbers the service's
+	// service deployments (servicedeployments.go).
+	Links map[string]deploymentLink `json:"links,omitempty"`
+	Seq   int64                     `json:"seq,omitempty"`
 }
 
 func serviceKey(cluster, name string) string { return servicesPrefix(cluster) + name }
@@ -189,17 +194,29 @@ func (e *ECS) CreateService(ctx context.Context, in *ecsapi.CreateServiceRequest
 		key := serviceKey(cluster, in.ServiceName)
 		var have serviceRecord
 		rev, err := e.getJSON(ctx, key, &have)
+		var ops []store.Op
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
 			return err
 		case ecsapi.Value(have.Service.Status) != statusInactive:
 			return invalidParam("Creation of service was not idempotent.")
+		default:
+			// The name is reused: the deleted service's history goes.
+			if ops, err = e.forgetServiceHistory(ctx, cluster, in.ServiceName); err != nil {
+				return err
+			}
+		}
+		rec := serviceRecord{Service: s}
+		hconds, hops, err := e.startServiceDeployment(ctx, &rec)
+		if err != nil {
+			return err
 		}
 		// The cluster record is rewritten unchanged so that a DeleteCluster
 		// racing this call conflicts with it instead of missing the service.
-		conds := []store.Cond{{Key: key, ModRev: rev}, {Key: clusterKey(cluster), ModRev: crev}}
-		ops := []store.Op{store.Put(key, mustJSON(serviceRecord{Service: s})), store.Put(clusterKey(cluster), mustJSON(c))}
+		conds := append([]store.Cond{{Key: key, ModRev: rev}, {Key: clusterKey(cluster), ModRev: crev}}, hconds...)
+		ops = append(append(ops, hops...), store.Put(key, mustJSON(rec)), store.Put(clusterKey(cluster), mustJSON(c)))
+		s = rec.Service
 		out = s
 		if token != "" {
 			return e.commitWithToken(ctx, call, s, conds, ops)

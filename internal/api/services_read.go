@@ -40,6 +40,7 @@ func (e *ECS) DescribeServices(ctx context.Context, in *ecsapi.DescribeServicesR
 		if err != nil {
 			return nil, err
 		}
+		setCurrentRevisions(&rec) // live counts, as the controller left them
 		s := rec.Service
 		s.Tags = nil
 		if withTags {

@@ -14,6 +14,15 @@ import (
 // carrying the controller's state over, and returns the service written.
 // A change that returns errUnchanged ends the call without a write.
 func (e *ECS) changeService(ctx context.Context, clusterRef *string, ref string, change func(c *ecsapi.Cluster, s *ecsapi.Service) error) (*ecsapi.Service, error) {
+	return e.changeServiceRecord(ctx, clusterRef, ref, func(c *ecsapi.Cluster, rec *serviceRecord) ([]store.Cond, []store.Op, error) {
+		return nil, nil, change(c, &rec.Service)
+	})
+}
+
+// changeServiceRecord is changeService for changes to the whole record
+// that write other records in the same transaction: change returns their
+// conditions and writes.
+func (e *ECS) changeServiceRecord(ctx context.Context, clusterRef *string, ref string, change func(c *ecsapi.Cluster, rec *serviceRecord) ([]store.Cond, []store.Op, error)) (*ecsapi.Service, error) {
 	var out ecsapi.Service
 	err := retry(ctx, func() error {
 		c, _, err := e.activeCluster(ctx, clusterRef, false)
@@ -25,11 +34,14 @@ func (e *ECS) changeService(ctx context.Context, clusterRef *string, ref string,
 		if err != nil {
 			return err
 		}
-		if err := change(&c, &rec.Service); err != nil {
+		conds, ops, err := change(&c, &rec)
+		if err != nil {
 			return err
 		}
 		key := serviceKey(cluster, ecsapi.Value(rec.Service.ServiceName))
-		_, err = e.st.Txn(ctx, []store.Cond{{Key: key, ModRev: rev}}, []store.Op{store.Put(key, mustJSON(rec))})
+		conds = append(conds, store.Cond{Key: key, ModRev: rev})
+		ops = append(ops, store.Put(key, mustJSON(rec)))
+		_, err = e.st.Txn(ctx, conds, ops)
 		out = rec.Service
 		return err
 	})
@@ -63,8 +75,20 @@ func (e *ECS) UpdateService(ctx context.Context, in *ecsapi.UpdateServiceRequest
 	if ecsapi.Value(in.HealthCheckGracePeriodSeconds) < 0 {
 		return nil, invalidParam("healthCheckGracePeriodSeconds must be at least 0.")
 	}
-	s, err := e.changeService(ctx, in.Cluster, in.Service, func(c *ecsapi.Cluster, s *ecsapi.Service) error {
-		return e.updateService(ctx, c, s, in)
+	s, err := e.changeServiceRecord(ctx, in.Cluster, in.Service, func(c *ecsapi.Cluster, rec *serviceRecord) ([]store.Cond, []store.Op, error) {
+		if err := e.adoptRollback(ctx, rec); err != nil {
+			return nil, nil, err
+		}
+		prev := primaryDeployment(&rec.Service)
+		if err := e.updateService(ctx, c, &rec.Service, in); err != nil {
+			return nil, nil, err
+		}
+		if primaryDeployment(&rec.Service) != prev {
+			// A new deployment: a new service revision and service deployment.
+			return e.startServiceDeployment(ctx, rec)
+		}
+		setCurrentRevisions(rec)
+		return nil, nil, nil
 	})
 	if err != nil {
 		return nil, err
@@ -199,6 +223,159 @@ func (e *ECS) updateService(ctx context.Context, c *ecsapi.Cluster, s *ecsapi.Se
 		s.Deployments[primary].UpdatedAt = ecsapi.Time(e.now())
 	}
 	return nil
+}
+
+// startServiceDeployment records rec's new PRIMARY deployment (the first):
+// a service revision of its settings and a service deployment from the
+// revisions running now to it. The service's current service deployment
+// ends. It returns the writes for the caller's transaction of rec.
+func (e *ECS) startServiceDeployment(ctx context.Context, rec *serviceRecord) ([]store.Cond, []store.Op, error) {
+	s := &rec.Service
+	d := s.Deployments[0]
+	cluster, name := lastSegment(ecsapi.Value(s.ClusterArn)), ecsapi.Value(s.ServiceName)
+	td, _, err := e.loadTaskDef(ctx, ecsapi.Value(d.TaskDefinition))
+	if err != nil {
+		return nil, nil, err
+	}
+	conds, ops, err := e.endServiceDeployment(ctx, rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	revARN := e.names.Resource(kindServiceRevision + "/" + cluster + "/" + name + "/" + randomDigits(19))
+	rv := newServiceRevision(s, &d, &td.TaskDefinition, revARN)
+	rec.Seq++
+	sdARN := e.names.Resource(kindServiceDeployment + "/" + cluster + "/" + name + "/" + serviceDeploymentID(e.now(), rec.Seq))
+	dc := ecsapi.Value(s.DeploymentConfiguration)
+	sd := serviceDeploymentRecord{Target: ecsapi.Value(d.Id), Deployment: ecsapi.ServiceDeployment{
+		ServiceDeploymentArn:    ecsapi.Ptr(sdARN),
+		ServiceArn:              s.ServiceArn,
+		ClusterArn:              s.ClusterArn,
+		CreatedAt:               d.CreatedAt,
+		StartedAt:               d.CreatedAt,
+		TargetServiceRevision:   &ecsapi.ServiceRevisionSummary{Arn: ecsapi.Ptr(revARN)},
+		DeploymentConfiguration: &dc,
+	}}
+	for _, o := range s.Deployments[1:] {
+		sd.Sources = append(sd.Sources, sourceLink{Revision: rec.Links[ecsapi.Value(o.Id)].Revision, Deployment: ecsapi.Value(o.Id), TaskDefinition: ecsapi.Value(o.TaskDefinition)})
+	}
+	rec.link(ecsapi.Value(d.Id), deploymentLink{Revision: revARN, ServiceDeployment: sdARN})
+	conds = append(conds, store.Cond{Key: historyKey(revARN)}, store.Cond{Key: historyKey(sdARN)})
+	ops = append(ops, store.Put(historyKey(revARN), mustJSON(rv)), store.Put(historyKey(sdARN), mustJSON(sd)))
+	return conds, ops, nil
+}
+
+// endServiceDeployment freezes the service's current service deployment
+// as it stands, an unfinished one STOPPED: the new first deployment
+// replaces it.
+func (e *ECS) endServiceDeployment(ctx context.Context, rec *serviceRecord) ([]store.Cond, []store.Op, error) {
+	if rec.Service.CurrentServiceDeployment == nil {
+		return nil, nil, nil
+	}
+	key := historyKey(*rec.Service.CurrentServiceDeployment)
+	var sd serviceDeploymentRecord
+	mod, err := e.getJSON(ctx, key, &sd)
+	if errors.Is(err, store.ErrNotFound) || err == nil && sd.Final != nil {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	before := rec.Service // as it was, without the new deployment
+	before.Deployments = before.Deployments[1:]
+	v := e.viewServiceDeployment(&sd, &before)
+	if !finished(v.Status) {
+		now := ecsapi.Time(e.now())
+		v.Status, v.StatusReason, v.StoppedAt, v.UpdatedAt = ecsapi.Ptr(ecsapi.ServiceDeploymentStatusSTOPPED), ecsapi.Ptr(reasonSuperseded), now, now
+		for _, st := range []**ecsapi.ServiceDeploymentRollbackMonitorsStatus{&v.DeploymentCircuitBreaker.Status, &v.Alarms.Status} {
+			if **st == ecsapi.ServiceDeploymentRollbackMonitorsStatusMONITORING {
+				*st = monitor(true, v.Status)
+			}
+		}
+	}
+	sd.Final = &v
+	return []store.Cond{{Key: key, ModRev: mod}}, []store.Op{store.Put(key, mustJSON(sd))}, nil
+}
+
+// adoptRollback links the deployment the controller's circuit breaker
+// started, if any, to the current service deployment and the revision it
+// returns to, before a write of rec.
+func (e *ECS) adoptRollback(ctx context.Context, rec *serviceRecord) error {
+	cur := ecsapi.Value(rec.Service.CurrentServiceDeployment)
+	var sd serviceDeploymentRecord
+	if cur == "" {
+		return nil
+	}
+	if _, err := e.getJSON(ctx, historyKey(cur), &sd); err != nil {
+		return ignoreNotFound(err)
+	}
+	if rb := breakerRollback(&rec.Service, &sd); rb != nil && sd.Final == nil {
+		l := deploymentLink{ServiceDeployment: cur}
+		if v := e.viewServiceDeployment(&sd, &rec.Service); sd.Rollback == "" && v.Rollback != nil {
+			l.Revision = ecsapi.Value(v.Rollback.ServiceRevisionArn)
+		}
+		rec.Links[ecsapi.Value(rb.Id)] = l
+	}
+	return nil
+}
+
+// newServiceRevision is the service revision of deployment d of service s
+// (servicedeployments.go): the settings it deploys.
+func newServiceRevision(s *ecsapi.Service, d *ecsapi.Deployment, def *ecsapi.TaskDefinition, revARN string) serviceRevisionRecord {
+	r := ecsapi.ServiceRevision{
+		ServiceRevisionArn:          ecsapi.Ptr(revARN),
+		ServiceArn:                  s.ServiceArn,
+		ClusterArn:                  s.ClusterArn,
+		TaskDefinition:              d.TaskDefinition,
+		CapacityProviderStrategy:    d.CapacityProviderStrategy,
+		LaunchType:                  d.LaunchType,
+		PlatformVersion:             d.PlatformVersion,
+		PlatformFamily:              d.PlatformFamily,
+		LoadBalancers:               nonNil(s.LoadBalancers),
+		ServiceRegistries:           nonNil(s.ServiceRegistries),
+		NetworkConfiguration:        d.NetworkConfiguration,
+		ContainerImages:             []ecsapi.ContainerImage{},
+		ServiceConnectConfiguration: d.ServiceConnectConfiguration,
+		CreatedAt:                   d.CreatedAt,
+	}
+	for _, cd := range def.ContainerDefinitions {
+		r.ContainerImages = append(r.ContainerImages, ecsapi.ContainerImage{ContainerName: cd.Name, Image: cd.Image})
+	}
+	for _, lb := range s.LoadBalancers {
+		if lb.TargetGroupArn != nil {
+			if r.ResolvedConfiguration == nil {
+				r.ResolvedConfiguration = &ecsapi.ResolvedConfiguration{}
+			}
+			r.ResolvedConfiguration.LoadBalancers = append(r.ResolvedConfiguration.LoadBalancers, ecsapi.ServiceRevisionLoadBalancer{TargetGroupArn: lb.TargetGroupArn})
+		}
+	}
+	return serviceRevisionRecord{Revision: r, PlatformVersion: s.PlatformVersion}
+}
+
+// redeployRevision starts a new PRIMARY deployment of a stored service
+// revision's settings as UpdateService starts one (the previous PRIMARY
+// becomes ACTIVE): StopServiceDeployment's rollback.
+func (e *ECS) redeployRevision(ctx context.Context, c *ecsapi.Cluster, s *ecsapi.Service, rv *serviceRevisionRecord) (ecsapi.Deployment, error) {
+	r := &rv.Revision
+	s.TaskDefinition, s.PlatformVersion, s.NetworkConfiguration = r.TaskDefinition, rv.PlatformVersion, r.NetworkConfiguration
+	s.CapacityProviderStrategy, s.LaunchType = r.CapacityProviderStrategy, r.LaunchType
+	s.LoadBalancers, s.ServiceRegistries = nonNil(r.LoadBalancers), nonNil(r.ServiceRegistries)
+	// The revision may have been deregistered since: it still runs.
+	rec, _, err := e.loadTaskDef(ctx, ecsapi.Value(r.TaskDefinition))
+	if err != nil {
+		return ecsapi.Deployment{}, err
+	}
+	if err := e.checkService(ctx, c, s, &rec.TaskDefinition); err != nil {
+		return ecsapi.Deployment{}, err
+	}
+	for i := range s.Deployments {
+		if ecsapi.Value(s.Deployments[i].Status) == deploymentPrimary {
+			s.Deployments[i].Status, s.Deployments[i].UpdatedAt = ecsapi.Ptr(statusActive), ecsapi.Time(e.now())
+		}
+	}
+	d := e.newDeployment(s)
+	d.ServiceConnectConfiguration = r.ServiceConnectConfiguration
+	s.Deployments = append([]ecsapi.Deployment{d}, s.Deployments...)
+	return d, nil
 }
 
 // serviceNetwork is a network configuration as ECS echoes it: assignPublicIp
