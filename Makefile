@@ -26,6 +26,7 @@ bench: build ## run the benchmarks side by side with their peers (see bench/RESU
 	bash bench/api/run.sh
 	bash bench/agent/run.sh
 	$(GO) run ./bench/scheduler
+	bash bench/services/run.sh
 
 up: build ## start berth on this machine
 	$(BIN) up

@@ -49,6 +49,11 @@ type ECS struct {
 	instances revCache[cachedInstance]
 	// disconnected tracks agents the service controller saw disconnected.
 	disconnected disconnects
+	// svcRecs caches decoded service records for the controller.
+	svcRecs revCache[serviceRecord]
+	// healthChecks remembers, by task definition ARN, whether an essential
+	// container has a health check.
+	healthChecks sync.Map
 }
 
 var _ ecsapi.API = (*ECS)(nil)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -98,7 +99,6 @@ type controllerState struct {
 type svcTask struct {
 	key  string
 	rev  int64
-	raw  []byte
 	view taskView
 }
 
@@ -112,7 +112,6 @@ type pass struct {
 	revs    []int64
 	view    []placement.Instance
 	byID    map[string]int // instance id → index
-	checks  map[string]bool
 	gone    map[string]time.Time // disconnected instances → since when
 }
 
@@ -136,22 +135,34 @@ func (e *ECS) ReconcileCluster(ctx context.Context, cluster string, cfg Controll
 	if cfg.LostAfter == 0 {
 		cfg.LostAfter = DefaultLostAfter
 	}
-	kvs, _, err := e.st.List(ctx, servicesPrefix(cluster), store.ListOptions{})
+	keys, _, err := e.st.List(ctx, servicesPrefix(cluster), store.ListOptions{KeysOnly: true})
 	if err != nil {
 		return 0, err
 	}
 	type svcKV struct {
 		rec serviceRecord
-		kv  store.KV
+		kv  store.KV // key and revision
 	}
 	var services []svcKV
-	for _, kv := range kvs {
-		var rec serviceRecord
-		if err := json.Unmarshal(kv.Value, &rec); err != nil {
-			return 0, fmt.Errorf("service %s: %w", kv.Key, err)
+	for _, k := range keys {
+		// Decoded records are cached by revision; they are shared, so the
+		// pass copies what it changes (reconcileService).
+		rec, ok := e.svcRecs.get(k.Key, k.ModRev)
+		if !ok {
+			kv, err := e.st.Get(ctx, k.Key)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return 0, err
+			}
+			if err := json.Unmarshal(kv.Value, &rec); err != nil {
+				return 0, fmt.Errorf("service %s: %w", kv.Key, err)
+			}
+			k = store.KV{Key: kv.Key, ModRev: kv.ModRev}
+			e.svcRecs.put(k.Key, k.ModRev, rec)
 		}
 		if st := ecsapi.Value(rec.Service.Status); st == statusActive || st == "DRAINING" {
-			services = append(services, svcKV{rec, kv})
+			services = append(services, svcKV{rec, store.KV{Key: k.Key, ModRev: k.ModRev}})
 		}
 	}
 	if len(services) == 0 {
@@ -161,7 +172,7 @@ func (e *ECS) ReconcileCluster(ctx context.Context, cluster string, cfg Controll
 	if err != nil {
 		return 0, err
 	}
-	p := &pass{cluster: cluster, cfg: cfg, now: e.now(), byID: map[string]int{}, checks: map[string]bool{}}
+	p := &pass{cluster: cluster, cfg: cfg, now: e.now(), byID: map[string]int{}}
 	if p.insts, p.revs, p.view, err = e.snapshot(ctx, cluster); err != nil {
 		return 0, err
 	}
@@ -184,48 +195,67 @@ func (e *ECS) ReconcileCluster(ctx context.Context, cluster string, cfg Controll
 }
 
 // serviceTasks groups the cluster's tasks by the service that started them
-// (group "service:<name>").
+// (group "service:<name>"). Tasks unchanged since they were last decoded
+// are neither read nor decoded again.
 func (e *ECS) serviceTasks(ctx context.Context, cluster string) (map[string][]svcTask, error) {
-	kvs, _, err := e.st.List(ctx, tasksPrefix(cluster), store.ListOptions{})
+	keys, _, err := e.st.List(ctx, tasksPrefix(cluster), store.ListOptions{KeysOnly: true})
 	if err != nil {
 		return nil, err
 	}
 	out := map[string][]svcTask{}
-	for _, kv := range kvs {
-		v, err := e.tasks.view(kv.Key, kv.ModRev, kv.Value)
-		if err != nil {
-			return nil, err
+	for _, k := range keys {
+		v, ok := e.tasks.get(k.Key, k.ModRev)
+		if !ok {
+			kv, err := e.st.Get(ctx, k.Key)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			if v, err = e.tasks.view(kv.Key, kv.ModRev, kv.Value); err != nil {
+				return nil, err
+			}
+			k.ModRev = kv.ModRev
 		}
 		name, ok := strings.CutPrefix(ecsapi.Value(v.Task.Group), "service:")
 		if !ok {
 			continue
 		}
-		out[name] = append(out[name], svcTask{key: kv.Key, rev: kv.ModRev, raw: kv.Value, view: v})
+		out[name] = append(out[name], svcTask{key: k.Key, rev: k.ModRev, view: v})
 	}
 	return out, nil
 }
 
 // hasHealthCheck says whether a task definition's essential containers
-// define a health check (cached for the pass).
-func (e *ECS) hasHealthCheck(ctx context.Context, p *pass, tdARN string) bool {
-	if v, ok := p.checks[tdARN]; ok {
-		return v
+// define a health check. Revisions never change, so the answer is kept.
+func (e *ECS) hasHealthCheck(ctx context.Context, tdARN string) bool {
+	if v, ok := e.healthChecks.Load(tdARN); ok {
+		return v.(bool)
 	}
 	rec, _, err := e.loadTaskDef(ctx, tdARN)
+	if err != nil {
+		return false // not cached: a later pass asks again
+	}
 	has := false
-	if err == nil {
-		for _, c := range rec.TaskDefinition.ContainerDefinitions {
-			if (c.Essential == nil || *c.Essential) && c.HealthCheck != nil {
-				has = true
-			}
+	for _, c := range rec.TaskDefinition.ContainerDefinitions {
+		if (c.Essential == nil || *c.Essential) && c.HealthCheck != nil {
+			has = true
 		}
 	}
-	p.checks[tdARN] = has
+	e.healthChecks.Store(tdARN, has)
 	return has
 }
 
 func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, kv store.KV, tasks []svcTask) (wait time.Duration, err error) {
+	// rec is shared with the record cache: copy what the pass changes in
+	// place (the deployments; events and links are replaced, not edited).
+	rec.Service.Deployments = slices.Clone(rec.Service.Deployments)
 	svc := &rec.Service
+	before := struct {
+		desired, running, pending int32
+		status                    string
+		deployments               int
+	}{svc.DesiredCount, svc.RunningCount, svc.PendingCount, ecsapi.Value(svc.Status), len(svc.Deployments)}
 	var state controllerState
 	if len(rec.Controller) > 0 {
 		_ = json.Unmarshal(rec.Controller, &state)
@@ -280,7 +310,7 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 		instanceOf[lastSegment(ecsapi.Value(tk.TaskArn))] = tasks[i].view.InstanceID
 		id := lastSegment(ecsapi.Value(tk.TaskArn))
 		byID[id] = &tasks[i]
-		dt := deploy.Task{ID: id, Deployment: dep, HasHealthCheck: e.hasHealthCheck(ctx, p, ecsapi.Value(tk.TaskDefinitionArn))}
+		dt := deploy.Task{ID: id, Deployment: dep, HasHealthCheck: e.hasHealthCheck(ctx, ecsapi.Value(tk.TaskDefinitionArn))}
 		if tk.CreatedAt != nil {
 			dt.CreatedAt = tk.CreatedAt.Time
 		}
@@ -384,8 +414,15 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 	var stopped []string
 	for _, s := range d.Stop {
 		st := byID[s.TaskID]
+		kv, err := e.st.Get(ctx, st.key)
+		if err != nil {
+			return 0, err
+		}
+		if kv.ModRev != st.rev {
+			return 0, store.ErrConflict // changed since the pass read it: read again
+		}
 		var tr taskRecord
-		if err := json.Unmarshal(st.raw, &tr); err != nil {
+		if err := json.Unmarshal(kv.Value, &tr); err != nil {
 			return 0, err
 		}
 		reason := fmt.Sprintf(deploy.ReasonScaling, primary)
@@ -429,6 +466,7 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 	}
 
 	// The service record: counts, deployments, rollout, events.
+	changed := false
 	var running, pending int32
 	deps := svc.Deployments[:0:0]
 	for i, dep := range svc.Deployments {
@@ -457,6 +495,7 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 		}
 		if nd.RunningCount != dep.RunningCount || nd.PendingCount != dep.PendingCount || nd.DesiredCount != dep.DesiredCount || nd.FailedTasks != dep.FailedTasks || nd.RolloutState != dep.RolloutState {
 			nd.UpdatedAt = ecsapi.Time(p.now)
+			changed = true
 		}
 		deps = append(deps, nd)
 	}
@@ -470,7 +509,15 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 		svc.Status = ecsapi.Ptr(statusInactive)
 		svc.DesiredCount = 0
 	}
-	rec.Controller = mustJSON(state)
+	if st := mustJSON(state); string(st) != string(rec.Controller) {
+		rec.Controller, changed = st, true
+	}
+	changed = changed || len(ops) > 0 || len(events) > 0 || len(svc.Deployments) != before.deployments ||
+		svc.DesiredCount != before.desired || svc.RunningCount != before.running || svc.PendingCount != before.pending ||
+		ecsapi.Value(svc.Status) != before.status
+	if !changed {
+		return wait, nil // a steady service costs no encoding and no write
+	}
 	if err := e.writeService(ctx, rec, kv, conds, ops, events, p.now); err != nil {
 		return 0, err
 	}
