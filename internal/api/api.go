@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -107,6 +108,15 @@ func retry(ctx context.Context, attempt func() error) error {
 		err := attempt()
 		if !errors.Is(err, store.ErrConflict) || i == maxTxnAttempts {
 			return err
+		}
+		if i >= 2 {
+			// Under contention, a random pause (growing to 32 ms) spreads
+			// the writers out instead of letting them collide again.
+			pause := time.Duration(rand.Int64N(int64(time.Millisecond) << min(i-2, 5)))
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return err
