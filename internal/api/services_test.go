@@ -341,11 +341,12 @@ func TestUpdateServiceDeployments(t *testing.T) {
 	if len(s.Deployments) != 1 || s.DesiredCount != 4 || s.Deployments[0].DesiredCount != 4 {
 		t.Errorf("desiredCount update: %s", mustJSON(s.Deployments))
 	}
-	// Same task definition, placement, grace period: still one deployment.
+	// Same task definition, grace period, tags, deployment configuration:
+	// still one deployment.
 	s = updateSvc(t, e, ecsapi.UpdateServiceRequest{Service: "web", TaskDefinition: &td1, HealthCheckGracePeriodSeconds: ecsapi.Ptr(int32(10)),
-		PlacementStrategy: []ecsapi.PlacementStrategy{{Type: ecsapi.Ptr(ecsapi.PlacementStrategyTypeRandom)}}, PropagateTags: ecsapi.Ptr(ecsapi.PropagateTagsTASKDEFINITION),
+		PropagateTags:           ecsapi.Ptr(ecsapi.PropagateTagsTASKDEFINITION),
 		DeploymentConfiguration: &ecsapi.DeploymentConfiguration{MaximumPercent: ecsapi.Ptr(int32(150))}})
-	if len(s.Deployments) != 1 || len(s.PlacementStrategy) != 1 || ecsapi.Value(s.HealthCheckGracePeriodSeconds) != 10 ||
+	if len(s.Deployments) != 1 || ecsapi.Value(s.HealthCheckGracePeriodSeconds) != 10 ||
 		ecsapi.Value(s.DeploymentConfiguration.MaximumPercent) != 150 || ecsapi.Value(s.DeploymentConfiguration.MinimumHealthyPercent) != 100 {
 		t.Errorf("in-place update: %s", mustJSON(s))
 	}
@@ -469,5 +470,28 @@ func TestDeleteService(t *testing.T) {
 	if !serviceLive(store.KV{Value: mustJSON(serviceRecord{Service: ecsapi.Service{Status: ecsapi.Ptr(statusDraining)}})}) ||
 		serviceLive(store.KV{Value: mustJSON(serviceRecord{Service: ecsapi.Service{Status: ecsapi.Ptr(statusInactive)}})}) {
 		t.Error("serviceLive: DRAINING must count, INACTIVE must not")
+	}
+}
+
+// TestUpdateServicePlacementDeploys: changed placement settings start a
+// deployment (the rule), the same ones do not.
+func TestUpdateServicePlacementDeploys(t *testing.T) {
+	e := newTestECS(t, nil)
+	ctx := context.Background()
+	td, err := e.RegisterTaskDefinition(ctx, &ecsapi.RegisterTaskDefinitionRequest{Family: "web", ContainerDefinitions: []ecsapi.ContainerDefinition{{Name: ecsapi.Ptr("app"), Image: ecsapi.Ptr("x"), Memory: ecsapi.Ptr(int32(64))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createSvc(t, e, ecsapi.CreateServiceRequest{ServiceName: "web", TaskDefinition: td.TaskDefinition.TaskDefinitionArn, DesiredCount: ecsapi.Ptr(int32(1))})
+	random := []ecsapi.PlacementStrategy{{Type: ecsapi.Ptr(ecsapi.PlacementStrategyTypeRandom)}}
+	if s := updateSvc(t, e, ecsapi.UpdateServiceRequest{Service: "web", PlacementStrategy: random}); len(s.Deployments) != 2 {
+		t.Errorf("a new strategy: %d deployments, want 2", len(s.Deployments))
+	}
+	if s := updateSvc(t, e, ecsapi.UpdateServiceRequest{Service: "web", PlacementStrategy: random}); len(s.Deployments) != 2 {
+		t.Errorf("the same strategy again: %d deployments, want 2", len(s.Deployments))
+	}
+	memberOf := []ecsapi.PlacementConstraint{{Type: ecsapi.Ptr(ecsapi.PlacementConstraintTypeMemberOf), Expression: ecsapi.Ptr("attribute:rack == r1")}}
+	if s := updateSvc(t, e, ecsapi.UpdateServiceRequest{Service: "web", PlacementConstraints: memberOf}); len(s.Deployments) != 3 {
+		t.Errorf("a new constraint: %d deployments, want 3", len(s.Deployments))
 	}
 }

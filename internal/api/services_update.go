@@ -169,11 +169,14 @@ func (e *ECS) updateService(ctx context.Context, c *ecsapi.Cluster, s *ecsapi.Se
 	if in.ServiceRegistries != nil {
 		set(!sameJSON(in.ServiceRegistries, s.ServiceRegistries), func() { s.ServiceRegistries = in.ServiceRegistries })
 	}
+	// Changed placement settings start a deployment too, so the running
+	// tasks are re-placed under them (berth's rule, as the issue asks;
+	// ECS applies them to new tasks only).
 	if in.PlacementConstraints != nil {
-		s.PlacementConstraints = in.PlacementConstraints
+		set(!sameJSON(nonNil(in.PlacementConstraints), nonNil(s.PlacementConstraints)), func() { s.PlacementConstraints = in.PlacementConstraints })
 	}
 	if in.PlacementStrategy != nil {
-		s.PlacementStrategy = in.PlacementStrategy
+		set(!sameJSON(nonNil(in.PlacementStrategy), nonNil(s.PlacementStrategy)), func() { s.PlacementStrategy = in.PlacementStrategy })
 	}
 	if err := e.checkService(ctx, c, s, def); err != nil {
 		return err
