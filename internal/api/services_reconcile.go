@@ -111,7 +111,7 @@ type pass struct {
 	insts   []ecsapi.ContainerInstance
 	revs    []int64
 	view    []placement.Instance
-	byID    map[string]int // instance id → index
+	byID    map[string]int       // instance id → index
 	gone    map[string]time.Time // disconnected instances → since when
 }
 
