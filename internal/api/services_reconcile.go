@@ -23,7 +23,7 @@ type ControllerConfig struct {
 	// before it counts as healthy (ECS: 40 s).
 	HealthyAfter time.Duration
 	// ThrottleBase and ThrottleMax shape the back-off of a deployment whose
-	// tasks keep failing to reach RUNNING (defaults 10 s and 15 min).
+	// tasks keep failing to reach RUNNING (defaults 10 s and ECS's 27 min).
 	ThrottleBase, ThrottleMax time.Duration
 	// LostAfter is how long an instance's agent may stay disconnected
 	// before its service tasks are replaced elsewhere (default 5 min). ECS
@@ -35,7 +35,7 @@ type ControllerConfig struct {
 // Controller defaults.
 const (
 	DefaultThrottleBase = 10 * time.Second
-	DefaultThrottleMax  = 15 * time.Minute
+	DefaultThrottleMax  = 27 * time.Minute
 	DefaultLostAfter    = 5 * time.Minute
 )
 
