@@ -184,3 +184,29 @@ func TestControllerLostHost(t *testing.T) {
 		t.Fatalf("after the agent returned: running %d %q", s.RunningCount, eventMessages(s))
 	}
 }
+
+// TestPruneStoppedTasks: STOPPED tasks stay describable for the retention
+// period, then their records go; live tasks are never touched.
+func TestPruneStoppedTasks(t *testing.T) {
+	w := newCtlWorld(t, 1)
+	ctx := context.Background()
+	td := w.td("web")
+	out, err := w.e.RunTask(ctx, &ecsapi.RunTaskRequest{TaskDefinition: td, Count: ecsapi.Ptr(int32(2))})
+	if err != nil || len(out.Tasks) != 2 {
+		t.Fatal(err, out)
+	}
+	tk := w.tasks()[lifecycle.Pending]
+	w.report(tk[:1], lifecycle.Stopped)
+	w.advance(DefaultStoppedTaskRetention - time.Second)
+	if n, err := w.e.PruneStoppedTasks(ctx, DefaultStoppedTaskRetention); err != nil || n != 0 {
+		t.Fatalf("pruned %d (%v) before the retention period", n, err)
+	}
+	w.advance(2 * time.Second)
+	if n, err := w.e.PruneStoppedTasks(ctx, DefaultStoppedTaskRetention); err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want the stopped task", n, err)
+	}
+	d, err := w.e.DescribeTasks(ctx, &ecsapi.DescribeTasksRequest{Tasks: []string{ecsapi.Value(tk[0].Task.TaskArn), ecsapi.Value(tk[1].Task.TaskArn)}})
+	if err != nil || len(d.Tasks) != 1 || len(d.Failures) != 1 || ecsapi.Value(d.Failures[0].Reason) != "MISSING" {
+		t.Fatalf("DescribeTasks after pruning: %+v %v", d, err)
+	}
+}

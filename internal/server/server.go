@@ -17,6 +17,9 @@ import (
 	"github.com/berth-dev/berth/internal/agentproto"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/awsjson"
+	"github.com/berth-dev/berth/internal/awsquery"
+	"github.com/berth-dev/berth/internal/cloudmap"
+	"github.com/berth-dev/berth/internal/elb"
 	"github.com/berth-dev/berth/internal/servicectl"
 	"github.com/berth-dev/berth/internal/session"
 	"github.com/berth-dev/berth/internal/sigv4"
@@ -43,6 +46,9 @@ type Config struct {
 	Heartbeat time.Duration
 	// Controller tunes the service controller.
 	Controller api.ControllerConfig
+	// StoppedTaskRetention is how long STOPPED tasks stay describable
+	// (api.DefaultStoppedTaskRetention when 0).
+	StoppedTaskRetention time.Duration
 }
 
 // Run serves the API until ctx is done, then shuts down gracefully.
@@ -79,11 +85,18 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:       log,
 		Heartbeat: cfg.Heartbeat,
 	})
-	mux.Handle("/", &awsjson.Server{
-		Services: []awsjson.Service{ecs.Service()},
+	// AWS Query requests (form-encoded, with an Action: ELBv2) and AWS JSON
+	// requests (X-Amz-Target: ECS) share the endpoint.
+	elbv2 := elb.New(st, elb.Config{Region: cfg.Region, AccountID: cfg.AccountID})
+	mux.Handle("/", awsquery.Route(&awsquery.Server{
+		Services: []awsquery.Service{elbv2.Service()},
 		Auth:     &authenticator{v: verifier},
 		Log:      log,
-	})
+	}, &awsjson.Server{
+		Services: []awsjson.Service{ecs.Service(), cloudmap.New(st, cloudmap.Config{Region: cfg.Region, AccountID: cfg.AccountID}).Service()},
+		Auth:     &authenticator{v: verifier},
+		Log:      log,
+	}))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -108,6 +121,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 	defer func() { stopCtl(); <-ctlDone }()
+	go pruneStoppedTasks(ctlCtx, ecs, cfg.StoppedTaskRetention, log)
 	log.Info("berth API listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "region", cfg.Region, "account", cfg.AccountID)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
@@ -155,4 +169,26 @@ func authStatus(code string) int {
 		return http.StatusBadRequest
 	}
 	return http.StatusForbidden
+}
+
+// pruneStoppedTasks deletes STOPPED tasks past their retention once a
+// minute, as ECS stops showing them.
+func pruneStoppedTasks(ctx context.Context, ecs *api.ECS, retention time.Duration, log *slog.Logger) {
+	if retention <= 0 {
+		retention = api.DefaultStoppedTaskRetention
+	}
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if n, err := ecs.PruneStoppedTasks(ctx, retention); err != nil && ctx.Err() == nil {
+				log.Warn("pruning stopped tasks failed; retrying in a minute", "err", err)
+			} else if n > 0 {
+				log.Debug("pruned stopped tasks", "count", n)
+			}
+		}
+	}
 }
