@@ -25,13 +25,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
 
 type member struct {
-	Shape string `json:"shape"`
-	Box   bool   `json:"box"`
+	Shape        string `json:"shape"`
+	Box          bool   `json:"box"`
+	LocationName string `json:"locationName"`
+	Flattened    bool   `json:"flattened"`
 }
 
 type shape struct {
@@ -50,8 +53,14 @@ type shape struct {
 	Fault     bool              `json:"fault"`
 	Document  bool              `json:"document"`
 	Sensitive bool              `json:"sensitive"`
-	order     []string          // member order as in the model file
-	raw       map[string]json.RawMessage
+	Flattened bool              `json:"flattened"`
+	Error     *struct {
+		Code           string `json:"code"`
+		HTTPStatusCode int    `json:"httpStatusCode"`
+		SenderFault    bool   `json:"senderFault"`
+	} `json:"error"`
+	order []string // member order as in the model file
+	raw   map[string]json.RawMessage
 }
 
 type operation struct {
@@ -60,7 +69,8 @@ type operation struct {
 		Shape string `json:"shape"`
 	} `json:"input"`
 	Output *struct {
-		Shape string `json:"shape"`
+		Shape         string `json:"shape"`
+		ResultWrapper string `json:"resultWrapper"`
 	} `json:"output"`
 	Errors []struct {
 		Shape string `json:"shape"`
@@ -71,11 +81,20 @@ type model struct {
 	Metadata struct {
 		TargetPrefix string `json:"targetPrefix"`
 		SigningName  string `json:"signingName"`
-		APIVersion   string `json:"apiVersion"`
-		JSONVersion  string `json:"jsonVersion"`
+		// EndpointPrefix is the signing name when the model has none
+		// (servicediscovery).
+		EndpointPrefix string `json:"endpointPrefix"`
+		APIVersion     string `json:"apiVersion"`
+		JSONVersion    string `json:"jsonVersion"`
+		XMLNamespace   string `json:"xmlNamespace"`
+		Protocol       string `json:"protocol"`
 	} `json:"metadata"`
 	Operations map[string]operation `json:"operations"`
 	Shapes     map[string]*shape    `json:"shapes"`
+	// unboxed is set when the model marks no shape or member "box" (models
+	// converted from Smithy 2.0, such as servicediscovery): there every
+	// member without a default is optional, so no scalar is unboxed.
+	unboxed bool
 }
 
 func main() {
@@ -84,6 +103,7 @@ func main() {
 	modelPath := flag.String("model", "", "path to service-2.json(.gz); default: found through python3's botocore")
 	pkg := flag.String("pkg", "ecsapi", "Go package name")
 	out := flag.String("out", ".", "output directory")
+	protocol := flag.String("protocol", "json", "wire protocol of the generated code: json (AWS JSON 1.x) or query (AWS Query, XML responses)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("apigen: ")
@@ -100,12 +120,19 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	g := &gen{m: m, pkg: *pkg}
+	if *protocol != "json" && *protocol != "query" {
+		log.Fatalf("unknown -protocol %q: want json or query", *protocol)
+	}
+	g := &gen{m: m, pkg: *pkg, query: *protocol == "query"}
+	ops := g.operations
+	if g.query {
+		ops = g.queryOperations
+	}
 	files := map[string][]byte{
 		"types_gen.go":    g.types(),
 		"enums_gen.go":    g.enums(),
 		"validate_gen.go": g.validators(),
-		"ops_gen.go":      g.operations(),
+		"ops_gen.go":      ops(),
 	}
 	for name, src := range files {
 		formatted, err := format.Source(src)
@@ -173,7 +200,55 @@ func loadModel(path string) (*model, error) {
 		}
 		s.order = memberOrder(raw.Shapes[name].Members)
 	}
+	if m.Metadata.SigningName == "" {
+		m.Metadata.SigningName = m.Metadata.EndpointPrefix
+	}
+	m.fillMissingIO()
+	m.unboxed = true
+	for _, s := range m.Shapes {
+		for _, mem := range s.Members {
+			m.unboxed = m.unboxed && !mem.Box
+		}
+		m.unboxed = m.unboxed && !s.Box
+	}
 	return &m, nil
+}
+
+// fillMissingIO gives every operation without an input or output shape (an
+// operation with an empty HTTP body, such as servicediscovery's
+// UpdateInstanceCustomHealthStatus) an empty structure named after it, so
+// the generated API has one request and one response type per operation.
+func (m *model) fillMissingIO() {
+	for name, o := range m.Operations {
+		// Decoded rather than built, so this does not depend on the exact
+		// fields of the operation's input and output structs.
+		if o.Input == nil {
+			ref, _ := json.Marshal(map[string]string{"shape": m.emptyShape(name, "Request", "Input")})
+			_ = json.Unmarshal(ref, &o.Input)
+		}
+		if o.Output == nil {
+			ref, _ := json.Marshal(map[string]string{"shape": m.emptyShape(name, "Response", "Output")})
+			_ = json.Unmarshal(ref, &o.Output)
+		}
+		m.Operations[name] = o
+	}
+}
+
+// emptyShape adds an empty structure named op+suffix (or op+alt when that is
+// taken) and returns its name.
+func (m *model) emptyShape(op, suffix, alt string) string {
+	name := op + suffix
+	if _, taken := m.Shapes[name]; taken {
+		name = op + alt
+	}
+	for i := 2; ; i++ {
+		if _, taken := m.Shapes[name]; !taken {
+			break
+		}
+		name = fmt.Sprintf("%s%s%d", op, alt, i)
+	}
+	m.Shapes[name] = &shape{Type: "structure", Members: map[string]member{}}
+	return name
 }
 
 // memberOrder returns the keys of a JSON object in document order.
@@ -203,6 +278,10 @@ func memberOrder(obj json.RawMessage) []string {
 type gen struct {
 	m   *model
 	pkg string
+	// query generates for the AWS Query protocol: every optional scalar is
+	// a pointer (the protocol has no unboxed members) and struct fields also
+	// carry their Query/XML serialization names in a query tag.
+	query bool
 }
 
 func (g *gen) header(b *bytes.Buffer, imports ...string) {
@@ -260,9 +339,12 @@ func (g *gen) goType(m member, required bool) (typ string, ptr bool) {
 		return "map[string]" + t, false
 	}
 	base := g.scalar(m.Shape)
-	boxed := s.Box || m.Box
+	boxed := s.Box || m.Box || g.m.unboxed
 	switch s.Type {
 	case "integer", "long", "boolean", "double":
+		if g.query {
+			break
+		}
 		if !boxed && s.Type != "double" {
 			return base, false
 		}
@@ -340,6 +422,10 @@ func (g *gen) types() []byte {
 				if strings.HasPrefix(typ, "*") || strings.HasPrefix(typ, "[]") || strings.HasPrefix(typ, "map") || typ == "json.RawMessage" {
 					tag += ",omitzero"
 				}
+			}
+			if g.query {
+				fmt.Fprintf(&b, "\t%s %s `json:%q query:%q`\n", exported(mn), typ, tag, g.queryTag(mn, m))
+				continue
 			}
 			fmt.Fprintf(&b, "\t%s %s `json:%q`\n", exported(mn), typ, tag)
 		}
@@ -484,7 +570,7 @@ func (g *gen) checkValue(b *bytes.Buffer, s *shape, shapeName, expr string, ptr 
 			fmt.Fprintf(b, "\t%s.validate(v, %s)\n", expr, path)
 		}
 	case "string":
-		if len(s.Enum) == 0 && s.Min == nil && s.Max == nil && s.Pattern == "" {
+		if len(s.Enum) == 0 && s.Min == nil && s.Max == nil && !goPattern(s.Pattern) {
 			return
 		}
 		open()
@@ -494,7 +580,7 @@ func (g *gen) checkValue(b *bytes.Buffer, s *shape, shapeName, expr string, ptr 
 		if s.Min != nil || s.Max != nil {
 			fmt.Fprintf(b, "\tv.length(%s, %s, %d, %d)\n", path, deref, bound(s.Min, 0), bound(s.Max, -1))
 		}
-		if s.Pattern != "" {
+		if goPattern(s.Pattern) {
 			fmt.Fprintf(b, "\tv.pattern(%s, %s, %s)\n", path, deref, patternVar(s.Pattern))
 		}
 		closeIf()
@@ -506,8 +592,17 @@ func (g *gen) checkValue(b *bytes.Buffer, s *shape, shapeName, expr string, ptr 
 		fmt.Fprintf(b, "\tv.rangeCheck(%s, int64(%s), %d, %d)\n", path, deref, bound(s.Min, -1<<62), bound(s.Max, 1<<62))
 		closeIf()
 	case "list", "map":
-		if s.Min != nil || s.Max != nil {
-			fmt.Fprintf(b, "\tv.size(%s, len(%s), %d, %d)\n", path, expr, bound(s.Min, 0), bound(s.Max, -1))
+		if (s.Min != nil || s.Max != nil) && g.query {
+			// An absent list is not an empty one: only sent lists are sized.
+			fmt.Fprintf(b, "\tif %s != nil {\n\tv.size(%s, len(%s), %d, %d)\n\t}\n", expr, path, expr, bound(s.Min, 0), bound(s.Max, -1))
+		} else if s.Min != nil || s.Max != nil {
+			if bound(s.Min, 0) > 0 {
+				// An absent list or map is not an empty one: only a
+				// present one must have the minimum size.
+				fmt.Fprintf(b, "\tif %s != nil {\n\tv.size(%s, len(%s), %d, %d)\n\t}\n", expr, path, expr, bound(s.Min, 0), bound(s.Max, -1))
+			} else {
+				fmt.Fprintf(b, "\tv.size(%s, len(%s), %d, %d)\n", path, expr, bound(s.Min, 0), bound(s.Max, -1))
+			}
 		}
 		elem := s.Member
 		if s.Type == "map" {
@@ -546,7 +641,7 @@ func (g *gen) needsCheck(s *shape, seen map[string]bool) bool {
 	case "structure":
 		return !s.Document
 	case "string":
-		return len(s.Enum) > 0 || s.Min != nil || s.Max != nil || s.Pattern != ""
+		return len(s.Enum) > 0 || s.Min != nil || s.Max != nil || goPattern(s.Pattern)
 	case "integer", "long":
 		return s.Min != nil || s.Max != nil
 	case "list":
@@ -555,6 +650,17 @@ func (g *gen) needsCheck(s *shape, seen map[string]bool) bool {
 		return s.Min != nil || s.Max != nil || g.needsCheck(g.m.Shapes[s.Value.Shape], seen)
 	}
 	return false
+}
+
+// goPattern reports whether a model pattern can be checked with Go's regexp
+// package. Patterns with Perl lookarounds (servicediscovery's "(?!arn:)")
+// cannot; they are left to the service implementation.
+func goPattern(p string) bool {
+	if p == "" {
+		return false
+	}
+	_, err := regexp.Compile("^(?:" + p + ")$")
+	return err == nil
 }
 
 func bound(p *float64, def int64) int64 {
