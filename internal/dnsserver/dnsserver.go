@@ -102,9 +102,12 @@ func (s *Server) answer(ctx context.Context, req *dns.Msg) (*dns.Msg, error) {
 		return nil, err
 	}
 	if !managed {
+		return s.forward(ctx, req)
+	}
+	if len(insts) == 0 && q.Qtype == dns.TypeA {
 		// An SRV target <id>.<service>.<namespace> resolves to its instance.
-		if id, svc, ok := strings.Cut(name, "."); ok && q.Qtype == dns.TypeA {
-			if all, m, err := s.Lookup(ctx, svc); err == nil && m {
+		if id, svc, ok := strings.Cut(name, "."); ok {
+			if all, _, err := s.Lookup(ctx, svc); err == nil {
 				for _, in := range all {
 					if strings.EqualFold(in.ID, id) {
 						return s.reply(req, q, []Instance{in}, true), nil
@@ -112,7 +115,6 @@ func (s *Server) answer(ctx context.Context, req *dns.Msg) (*dns.Msg, error) {
 				}
 			}
 		}
-		return s.forward(ctx, req)
 	}
 	return s.reply(req, q, insts, true), nil
 }

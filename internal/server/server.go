@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/awsjson"
 	"github.com/berth-dev/berth/internal/awsquery"
 	"github.com/berth-dev/berth/internal/cloudmap"
+	"github.com/berth-dev/berth/internal/dnsserver"
 	"github.com/berth-dev/berth/internal/elb"
 	"github.com/berth-dev/berth/internal/servicectl"
 	"github.com/berth-dev/berth/internal/session"
@@ -49,6 +50,9 @@ type Config struct {
 	// StoppedTaskRetention is how long STOPPED tasks stay describable
 	// (api.DefaultStoppedTaskRetention when 0).
 	StoppedTaskRetention time.Duration
+	// DNSListen, when set, is the host:port of the built-in DNS server
+	// that answers Cloud Map names (UDP and TCP).
+	DNSListen string
 }
 
 // Run serves the API until ctx is done, then shuts down gracefully.
@@ -88,12 +92,13 @@ func Run(ctx context.Context, cfg Config) error {
 	// AWS Query requests (form-encoded, with an Action: ELBv2) and AWS JSON
 	// requests (X-Amz-Target: ECS) share the endpoint.
 	elbv2 := elb.New(st, elb.Config{Region: cfg.Region, AccountID: cfg.AccountID})
+	cm := cloudmap.New(st, cloudmap.Config{Region: cfg.Region, AccountID: cfg.AccountID})
 	mux.Handle("/", awsquery.Route(&awsquery.Server{
 		Services: []awsquery.Service{elbv2.Service()},
 		Auth:     &authenticator{v: verifier},
 		Log:      log,
 	}, &awsjson.Server{
-		Services: []awsjson.Service{ecs.Service(), cloudmap.New(st, cloudmap.Config{Region: cfg.Region, AccountID: cfg.AccountID}).Service()},
+		Services: []awsjson.Service{ecs.Service(), cm.Service()},
 		Auth:     &authenticator{v: verifier},
 		Log:      log,
 	}))
@@ -122,6 +127,17 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopCtl(); <-ctlDone }()
 	go pruneStoppedTasks(ctlCtx, ecs, cfg.StoppedTaskRetention, log)
+	if cfg.DNSListen != "" {
+		dnsSrv := &dnsserver.Server{Addr: cfg.DNSListen, Lookup: cloudMapLookup(cm), Upstreams: dnsserver.HostUpstreams("/etc/resolv.conf"), Log: log}
+		dnsDone := make(chan struct{})
+		go func() {
+			defer close(dnsDone)
+			if err := dnsSrv.Run(ctlCtx, func(addr string) { log.Info("berth DNS listening", "addr", addr) }); err != nil {
+				log.Error("DNS server stopped: service discovery names will not resolve", "addr", cfg.DNSListen, "err", err)
+			}
+		}()
+		defer func() { stopCtl(); <-dnsDone }()
+	}
 	log.Info("berth API listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "region", cfg.Region, "account", cfg.AccountID)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
@@ -190,5 +206,27 @@ func pruneStoppedTasks(ctx context.Context, ecs *api.ECS, retention time.Duratio
 				log.Debug("pruned stopped tasks", "count", n)
 			}
 		}
+	}
+}
+
+// cloudMapLookup answers the DNS server from Cloud Map: names in berth's
+// private namespaces resolve to their healthy instances.
+func cloudMapLookup(cm *cloudmap.CloudMap) dnsserver.Lookup {
+	return func(ctx context.Context, name string) ([]dnsserver.Instance, bool, error) {
+		managed, err := cm.Managed(ctx, name)
+		if err != nil || !managed {
+			return nil, false, err
+		}
+		insts, err := cm.Resolve(ctx, name)
+		if errors.Is(err, cloudmap.ErrNoSuchName) {
+			return nil, true, nil
+		} else if err != nil {
+			return nil, true, err
+		}
+		out := make([]dnsserver.Instance, 0, len(insts))
+		for _, in := range insts {
+			out = append(out, dnsserver.Instance{ID: in.ID, IP: in.IPv4, Port: uint16(in.Port)})
+		}
+		return out, true, nil
 	}
 }

@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// freeUDPPort returns a loopback UDP port that was free a moment ago.
+func freeUDPPort(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr().String()
+}
+
+// TestDNSServesCloudMap: a private DNS namespace and a service created with
+// the AWS CLI resolve through berth's built-in DNS server (A, SRV and the
+// SRV targets' A records), registrations show up and deregistrations go,
+// and names in the namespace that do not exist are NXDOMAIN.
+func TestDNSServesCloudMap(t *testing.T) {
+	bin, ok := awsCLIs(t)["v1"]
+	if !ok {
+		t.Skip("AWS CLI v1 not installed")
+	}
+	dnsAddr := freeUDPPort(t)
+	s := startServer(t, "", "--dns-listen", dnsAddr)
+	run := func(args ...string) map[string]any {
+		t.Helper()
+		out, err := s.runCLI(t, bin, append([]string{"servicediscovery"}, args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("%v: %q", args, out)
+		}
+		return m
+	}
+	query := func(name string, qt uint16) *dns.Msg {
+		t.Helper()
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(name), qt)
+		var r *dns.Msg
+		var err error
+		for range 50 { // the DNS server starts with the API
+			if r, _, err = (&dns.Client{Timeout: time.Second}).Exchange(m, dnsAddr); err == nil {
+				return r
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("%s: %v", name, err)
+		return nil
+	}
+	aRecords := func(r *dns.Msg) []string {
+		var out []string
+		for _, rr := range r.Answer {
+			if a, ok := rr.(*dns.A); ok {
+				out = append(out, a.A.String())
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	op := run("create-private-dns-namespace", "--name", "berth.local", "--vpc", "vpc-1")["OperationId"].(string)
+	nsID := run("get-operation", "--operation-id", op)["Operation"].(map[string]any)["Targets"].(map[string]any)["NAMESPACE"].(string)
+	srvID := run("create-service", "--name", "web", "--namespace-id", nsID,
+		"--dns-config", "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=A,TTL=10},{Type=SRV,TTL=10}]")["Service"].(map[string]any)["Id"].(string)
+
+	if r := query("web.berth.local", dns.TypeA); r.Rcode != dns.RcodeNameError {
+		t.Errorf("a service without instances: rcode %s", dns.RcodeToString[r.Rcode])
+	}
+	run("register-instance", "--service-id", srvID, "--instance-id", "task-1", "--attributes", "AWS_INSTANCE_IPV4=10.1.2.3,AWS_INSTANCE_PORT=8080")
+	run("register-instance", "--service-id", srvID, "--instance-id", "task-2", "--attributes", "AWS_INSTANCE_IPV4=10.1.2.4,AWS_INSTANCE_PORT=8081")
+
+	r := query("WEB.berth.local", dns.TypeA)
+	if got := aRecords(r); !r.Authoritative || !slices.Equal(got, []string{"10.1.2.3", "10.1.2.4"}) {
+		t.Errorf("A web.berth.local = %v (authoritative %v)", got, r.Authoritative)
+	}
+	r = query("web.berth.local", dns.TypeSRV)
+	var srv []string
+	for _, rr := range r.Answer {
+		if s, ok := rr.(*dns.SRV); ok {
+			srv = append(srv, fmt.Sprintf("%s:%d", s.Target, s.Port))
+		}
+	}
+	slices.Sort(srv)
+	if !slices.Equal(srv, []string{"task-1.web.berth.local.:8080", "task-2.web.berth.local.:8081"}) || len(r.Extra) != 2 {
+		t.Errorf("SRV web.berth.local = %v, extra %v", srv, r.Extra)
+	}
+	if got := aRecords(query("task-2.web.berth.local", dns.TypeA)); !slices.Equal(got, []string{"10.1.2.4"}) {
+		t.Errorf("A of the SRV target task-2 = %v", got)
+	}
+	if r := query("nope.berth.local", dns.TypeA); r.Rcode != dns.RcodeNameError {
+		t.Errorf("an unknown name in the namespace: rcode %s", dns.RcodeToString[r.Rcode])
+	}
+
+	run("deregister-instance", "--service-id", srvID, "--instance-id", "task-1")
+	if got := aRecords(query("web.berth.local", dns.TypeA)); !slices.Equal(got, []string{"10.1.2.4"}) {
+		t.Errorf("after deregistering task-1: %v", got)
+	}
+}
