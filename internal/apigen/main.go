@@ -16,6 +16,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	_ "embed"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"text/template"
 )
 
 type member struct {
@@ -97,6 +99,15 @@ type model struct {
 	unboxed bool
 }
 
+// runtimeJSON is the hand-written part every JSON-protocol package shares
+// (pointers, timestamps, errors, validation, dispatch), filled in per
+// service.
+//
+//go:embed runtime_json.go.tmpl
+var runtimeJSONText string
+
+var runtimeJSON = template.Must(template.New("runtime").Parse(runtimeJSONText))
+
 func main() {
 	service := flag.String("service", "ecs", "botocore service name")
 	version := flag.String("version", "2014-11-13", "API version directory")
@@ -104,6 +115,9 @@ func main() {
 	pkg := flag.String("pkg", "ecsapi", "Go package name")
 	out := flag.String("out", ".", "output directory")
 	protocol := flag.String("protocol", "json", "wire protocol of the generated code: json (AWS JSON 1.x) or query (AWS Query, XML responses)")
+	title := flag.String("title", "Amazon ECS", "the service's name in error messages (json)")
+	invalidCode := flag.String("invalid-code", "InvalidParameterException", "error code of a request that breaks the model's constraints (json)")
+	unimplementedCode := flag.String("unimplemented-code", "ClientException", "error code of an operation berth does not implement (json)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("apigen: ")
@@ -133,6 +147,17 @@ func main() {
 		"enums_gen.go":    g.enums(),
 		"validate_gen.go": g.validators(),
 		"ops_gen.go":      ops(),
+	}
+	if !g.query {
+		var b bytes.Buffer
+		if err := runtimeJSON.Execute(&b, map[string]string{
+			"Pkg": *pkg, "Title": *title,
+			"InvalidName": *invalidCode, "InvalidCode": "Code" + *invalidCode,
+			"UnimplementedCode": "Code" + *unimplementedCode,
+		}); err != nil {
+			log.Fatal(err)
+		}
+		files["runtime_gen.go"] = b.Bytes()
 	}
 	for name, src := range files {
 		formatted, err := format.Source(src)

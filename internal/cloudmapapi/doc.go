@@ -8,4 +8,4 @@
 // internal/apigen; regenerate with `go generate ./internal/cloudmapapi`.
 package cloudmapapi
 
-//go:generate go run ../apigen -service servicediscovery -version 2017-03-14 -pkg cloudmapapi -out .
+//go:generate go run ../apigen -service servicediscovery -version 2017-03-14 -pkg cloudmapapi -title "AWS Cloud Map" -invalid-code InvalidInput -unimplemented-code InvalidInput -out .
