@@ -128,7 +128,9 @@ func Run(ctx context.Context, cfg Config) error {
 	defer func() { stopCtl(); <-ctlDone }()
 	go pruneStoppedTasks(ctlCtx, ecs, cfg.StoppedTaskRetention, log)
 	if cfg.DNSListen != "" {
-		dnsSrv := &dnsserver.Server{Addr: cfg.DNSListen, Lookup: cloudMapLookup(cm), Upstreams: dnsserver.HostUpstreams("/etc/resolv.conf"), Log: log}
+		cache := newDNSCache(cm)
+		go cache.watch(ctlCtx, st, log)
+		dnsSrv := &dnsserver.Server{Addr: cfg.DNSListen, Lookup: cache.lookup, Upstreams: dnsserver.HostUpstreams("/etc/resolv.conf"), Log: log}
 		dnsDone := make(chan struct{})
 		go func() {
 			defer close(dnsDone)
@@ -206,27 +208,5 @@ func pruneStoppedTasks(ctx context.Context, ecs *api.ECS, retention time.Duratio
 				log.Debug("pruned stopped tasks", "count", n)
 			}
 		}
-	}
-}
-
-// cloudMapLookup answers the DNS server from Cloud Map: names in berth's
-// private namespaces resolve to their healthy instances.
-func cloudMapLookup(cm *cloudmap.CloudMap) dnsserver.Lookup {
-	return func(ctx context.Context, name string) ([]dnsserver.Instance, bool, error) {
-		managed, err := cm.Managed(ctx, name)
-		if err != nil || !managed {
-			return nil, false, err
-		}
-		insts, err := cm.Resolve(ctx, name)
-		if errors.Is(err, cloudmap.ErrNoSuchName) {
-			return nil, true, nil
-		} else if err != nil {
-			return nil, true, err
-		}
-		out := make([]dnsserver.Instance, 0, len(insts))
-		for _, in := range insts {
-			out = append(out, dnsserver.Instance{ID: in.ID, IP: in.IPv4, Port: uint16(in.Port)})
-		}
-		return out, true, nil
 	}
 }
