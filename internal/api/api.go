@@ -55,6 +55,8 @@ type ECS struct {
 	// healthChecks remembers, by task definition ARN, whether an essential
 	// container has a health check.
 	healthChecks sync.Map
+	// registry receives services' serviceRegistries (Cloud Map).
+	registry ServiceRegistry
 }
 
 var _ ecsapi.API = (*ECS)(nil)

@@ -210,3 +210,73 @@ func TestPruneStoppedTasks(t *testing.T) {
 		t.Fatalf("DescribeTasks after pruning: %+v %v", d, err)
 	}
 }
+
+// fakeRegistry records the controller's Cloud Map calls.
+type fakeRegistry struct {
+	instances map[string]map[string]string // "<service>/<id>" → attributes
+	calls     int
+}
+
+func (f *fakeRegistry) Register(_ context.Context, service, id string, attrs map[string]string) error {
+	f.instances[service+"/"+id] = attrs
+	f.calls++
+	return nil
+}
+
+func (f *fakeRegistry) Deregister(_ context.Context, service, id string) error {
+	delete(f.instances, service+"/"+id)
+	f.calls++
+	return nil
+}
+
+// TestControllerServiceRegistries: RUNNING awsvpc tasks of a service with
+// serviceRegistries are registered (task id, address, port) once, and
+// deregistered when they are told to stop.
+func TestControllerServiceRegistries(t *testing.T) {
+	w := newCtlWorld(t, 1)
+	reg := &fakeRegistry{instances: map[string]map[string]string{}}
+	w.e.SetServiceRegistry(reg)
+	ctx := context.Background()
+	out, err := w.e.RegisterTaskDefinition(ctx, &ecsapi.RegisterTaskDefinitionRequest{
+		Family: "api", NetworkMode: ecsapi.Ptr(ecsapi.NetworkModeAwsvpc),
+		ContainerDefinitions: []ecsapi.ContainerDefinition{{Name: ecsapi.Ptr("app"), Image: ecsapi.Ptr("x"), Memory: ecsapi.Ptr(int32(64)),
+			PortMappings: []ecsapi.PortMapping{{ContainerPort: ecsapi.Ptr(int32(8080))}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry := "arn:aws:servicediscovery:us-east-1:123456789012:service/srv-0123456789abcdef"
+	if _, err := w.e.CreateService(ctx, &ecsapi.CreateServiceRequest{
+		ServiceName: "web", TaskDefinition: out.TaskDefinition.TaskDefinitionArn, DesiredCount: ecsapi.Ptr(int32(1)),
+		NetworkConfiguration: &ecsapi.NetworkConfiguration{AwsvpcConfiguration: &ecsapi.AwsVpcConfiguration{Subnets: []string{"subnet-1"}}},
+		ServiceRegistries:    []ecsapi.ServiceRegistry{{RegistryArn: ecsapi.Ptr(registry), ContainerName: ecsapi.Ptr("app"), ContainerPort: ecsapi.Ptr(int32(8080))}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.reconcile()
+	if len(reg.instances) != 0 {
+		t.Fatalf("registered before RUNNING: %v", reg.instances)
+	}
+	tk := w.tasks()[lifecycle.Provisioning][0] // awsvpc tasks start PROVISIONING
+	st := agentproto.TaskState{TaskARN: ecsapi.Value(tk.Task.TaskArn), Status: lifecycle.Running, PrivateIP: "10.9.0.5"}
+	if err := w.e.ApplyTaskState(ctx, "default", tk.InstanceID, st); err != nil {
+		t.Fatal(err)
+	}
+	w.reconcile()
+	key := "srv-0123456789abcdef/" + lastSegment(ecsapi.Value(tk.Task.TaskArn))
+	if a := reg.instances[key]; a["AWS_INSTANCE_IPV4"] != "10.9.0.5" || a["AWS_INSTANCE_PORT"] != "8080" {
+		t.Fatalf("registered %v, want %s at 10.9.0.5:8080", reg.instances, key)
+	}
+	calls := reg.calls
+	w.reconcile()
+	if reg.calls != calls {
+		t.Errorf("an idle pass called the registry again")
+	}
+	if _, err := w.e.StopTask(ctx, &ecsapi.StopTaskRequest{Task: ecsapi.Value(tk.Task.TaskArn)}); err != nil {
+		t.Fatal(err)
+	}
+	w.reconcile()
+	if _, ok := reg.instances[key]; ok {
+		t.Errorf("a stopping task is still registered")
+	}
+}
