@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -8,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/miekg/dns"
 )
 
@@ -108,4 +112,103 @@ func TestDNSServesCloudMap(t *testing.T) {
 	if got := aRecords(query("web.berth.local", dns.TypeA)); !slices.Equal(got, []string{"10.1.2.4"}) {
 		t.Errorf("after deregistering task-1: %v", got)
 	}
+}
+
+// TestServiceRegistriesResolve: an awsvpc service with serviceRegistries
+// on a real agent appears in DNS: web.<namespace> answers the RUNNING
+// tasks' addresses, and scaling the service changes the answers.
+func TestServiceRegistriesResolve(t *testing.T) {
+	img := requireDocker(t)
+	bin, ok := awsCLIs(t)["v1"]
+	if !ok {
+		t.Skip("AWS CLI v1 not installed")
+	}
+	dnsAddr := freeUDPPort(t)
+	s := startServer(t, "", "--dns-listen", dnsAddr, "--service-healthy-after", "1s")
+	startAgent(t, s, "default")
+	c := s.ecs(t)
+	ctx := context.Background()
+	sd := func(args ...string) map[string]any {
+		t.Helper()
+		out, err := s.runCLI(t, bin, append([]string{"servicediscovery"}, args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("%v: %q", args, out)
+		}
+		return m
+	}
+	op := sd("create-private-dns-namespace", "--name", "apps.local", "--vpc", "vpc-1")["OperationId"].(string)
+	nsID := sd("get-operation", "--operation-id", op)["Operation"].(map[string]any)["Targets"].(map[string]any)["NAMESPACE"].(string)
+	registry := sd("create-service", "--name", "web", "--namespace-id", nsID,
+		"--dns-config", "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=A,TTL=10}]")["Service"].(map[string]any)["Arn"].(string)
+
+	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("web"), NetworkMode: types.NetworkModeAwsvpc,
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("app"), Image: aws.String(img), Memory: aws.Int32(32), Essential: aws.Bool(true), Command: []string{"testapp", "sleep", "3600"}}}})
+	update := func(n int32) {
+		t.Helper()
+		if _, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("web"), DesiredCount: aws.Int32(n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("web"), TaskDefinition: aws.String(td), DesiredCount: aws.Int32(1),
+		NetworkConfiguration: &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{Subnets: []string{"subnet-berth"}}},
+		ServiceRegistries:    []types.ServiceRegistry{{RegistryArn: aws.String(registry)}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { update(0) })
+
+	taskIPs := func() []string {
+		arns, err := c.ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String("web"), DesiredStatus: types.DesiredStatusRunning})
+		if err != nil || len(arns.TaskArns) == 0 {
+			return nil
+		}
+		out, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: arns.TaskArns})
+		if err != nil {
+			return nil
+		}
+		var ips []string
+		for _, tk := range out.Tasks {
+			for _, a := range tk.Attachments {
+				for _, d := range a.Details {
+					if aws.ToString(d.Name) == "privateIPv4Address" && aws.ToString(tk.LastStatus) == "RUNNING" {
+						ips = append(ips, aws.ToString(d.Value))
+					}
+				}
+			}
+		}
+		slices.Sort(ips)
+		return ips
+	}
+	resolve := func() []string {
+		m := new(dns.Msg)
+		m.SetQuestion("web.apps.local.", dns.TypeA)
+		r, _, err := (&dns.Client{Timeout: time.Second}).Exchange(m, dnsAddr)
+		if err != nil {
+			return nil
+		}
+		var ips []string
+		for _, rr := range r.Answer {
+			if a, ok := rr.(*dns.A); ok {
+				ips = append(ips, a.A.String())
+			}
+		}
+		slices.Sort(ips)
+		return ips
+	}
+	for _, n := range []int{1, 2} {
+		if n == 2 {
+			update(2)
+		}
+		waitFor(t, fmt.Sprintf("DNS to answer the %d running tasks' addresses", n), func() bool {
+			want := taskIPs()
+			return len(want) == n && slices.Equal(resolve(), want)
+		})
+	}
+	update(1)
+	waitFor(t, "DNS to drop the stopped task", func() bool {
+		return len(resolve()) == 1 && slices.Equal(resolve(), taskIPs())
+	})
 }

@@ -1,9 +1,19 @@
 // Package elb implements the Elastic Load Balancing v2 API (served over the
 // AWS Query protocol by internal/awsquery) on the store: load balancers,
-// target groups, their attributes and tags, under /elb/. There is no data
-// plane yet: load balancers are records that say "active". The exported Go
-// API (TargetGroup, TargetGroups) is what the data plane and the ECS
-// integration read.
+// listeners and their rules, target groups, their targets, attributes and
+// tags, under /elb/. This package is the API and its state; the data plane
+// reads the exported Go API:
+//
+//   - Listeners: every listener (protocol, port, default actions) with its
+//     rules in priority order and their parsed conditions (Rule.Matches).
+//   - TargetGroup, TargetGroups: target groups with their health check and
+//     deregistration delay, and their targets (TargetHealth) with health,
+//     registration and deregistration times. Route to Routable targets;
+//     let Draining ones finish until DrainUntil.
+//   - SetTargetHealth: the health checker reports a target's state.
+//   - SetTargets: the ECS integration registers a service's targets.
+//
+// Times come from Config.Now.
 package elb
 
 import (
@@ -43,7 +53,12 @@ const (
 type Config struct {
 	Region    string
 	AccountID string
-	Now       func() time.Time // time.Now when nil
+	Now       func() time.Time // time.Now when nil; target registration and draining times come from it
+	// InstanceExists, when set, tells whether an instance id names a
+	// container instance (its ec2InstanceId): RegisterTargets refuses
+	// others with InvalidTarget. When nil, instance ids are only checked
+	// for their form (i-...).
+	InstanceExists func(ctx context.Context, ec2InstanceID string) (bool, error)
 }
 
 // ELB serves the ELBv2 API on a store.
@@ -53,6 +68,8 @@ type ELB struct {
 	region  string
 	account string
 	now     func() time.Time
+
+	instanceExists func(context.Context, string) (bool, error)
 }
 
 // New returns the ELBv2 API on st.
@@ -61,7 +78,7 @@ func New(st store.Store, cfg Config) *ELB {
 	if now == nil {
 		now = time.Now
 	}
-	return &ELB{st: st, region: cfg.Region, account: cfg.AccountID, now: now}
+	return &ELB{st: st, region: cfg.Region, account: cfg.AccountID, now: now, instanceExists: cfg.InstanceExists}
 }
 
 // Service returns the awsquery service that serves e.
@@ -73,13 +90,13 @@ type lbRecord struct {
 	Tags         []elbv2api.Tag
 }
 
-// tgRecord is a stored target group. Targets are kept for the data plane
-// (RegisterTargets is a later slice).
+// tgRecord is a stored target group with its registered and draining
+// targets.
 type tgRecord struct {
 	TargetGroup elbv2api.TargetGroup
 	Attributes  []elbv2api.TargetGroupAttribute
 	Tags        []elbv2api.Tag
-	Targets     []Target `json:",omitempty"`
+	Targets     []targetRecord `json:",omitempty"`
 }
 
 func retry(ctx context.Context, attempt func() error) error {

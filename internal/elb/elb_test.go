@@ -355,6 +355,6 @@ func TestConcurrentTags(t *testing.T) {
 
 func TestUnimplemented(t *testing.T) {
 	e := newTestELB(t)
-	_, err := call[elbv2api.CreateListenerOutput](t, e, "CreateListener", "LoadBalancerArn=x&DefaultActions.member.1.Type=forward")
+	_, err := call[elbv2api.AddListenerCertificatesOutput](t, e, "AddListenerCertificates", "ListenerArn=x&Certificates.member.1.CertificateArn=y")
 	wantCode(t, err, "OperationNotPermitted")
 }

@@ -236,8 +236,9 @@ func (e *ELB) DescribeLoadBalancers(ctx context.Context, in *elbv2api.DescribeLo
 	return &elbv2api.DescribeLoadBalancersOutput{LoadBalancers: nonNil(lbs), NextMarker: next}, nil
 }
 
-// DeleteLoadBalancer deletes a load balancer. Deleting one that does not
-// exist succeeds, as in ELB. Target groups it was attached to are detached.
+// DeleteLoadBalancer deletes a load balancer and its listeners. Deleting
+// one that does not exist succeeds, as in ELB. Target groups it was
+// attached to are detached.
 func (e *ELB) DeleteLoadBalancer(ctx context.Context, in *elbv2api.DeleteLoadBalancerInput) (*elbv2api.DeleteLoadBalancerOutput, error) {
 	err := retry(ctx, func() error {
 		rec, rev, err := e.loadBalancerByARN(ctx, in.LoadBalancerArn)
@@ -250,6 +251,16 @@ func (e *ELB) DeleteLoadBalancer(ctx context.Context, in *elbv2api.DeleteLoadBal
 		name := elbv2api.Value(rec.LoadBalancer.LoadBalancerName)
 		conds := []store.Cond{{Key: lbKey(name), ModRev: rev}}
 		ops := []store.Op{store.Delete(lbKey(name))}
+		// Its listeners and their rules go with it. Listener writes also
+		// rewrite the load balancer record, so the revision condition
+		// covers them.
+		lkvs, _, err := e.st.List(ctx, ListenersPrefix+name+"/", store.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, kv := range lkvs {
+			ops = append(ops, store.Delete(kv.Key))
+		}
 		tgs, revs, err := list[tgRecord](ctx, e.st, TargetGroupsPrefix)
 		if err != nil {
 			return err
