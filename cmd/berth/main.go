@@ -125,6 +125,7 @@ func runServer(ctx context.Context, args []string, log *slog.Logger, up bool) er
 	healthyAfter := fs.Duration("service-healthy-after", api.DefaultHealthyAfter, "how long a service task without a health check runs before it counts as healthy (ECS: 40s)")
 	lostAfter := fs.Duration("service-lost-host-grace", api.DefaultLostAfter, "how long an instance's agent may stay disconnected before its service tasks are replaced elsewhere")
 	throttleBase := fs.Duration("service-throttle-base", api.DefaultThrottleBase, "first hold on launches after three service tasks in a row failed to start (doubles with each further failure)")
+	lbAddress := fs.String("lb-address", "", "`HOST` load balancer listeners open their ports on (default: the host of --listen)")
 	dnsListen := fs.String("dns-listen", "", "`HOST:PORT` of the built-in DNS server for Cloud Map names (off when empty)")
 	retention := fs.Duration("stopped-task-retention", api.DefaultStoppedTaskRetention, "how long STOPPED tasks stay describable before their records are deleted")
 	throttleMax := fs.Duration("service-throttle-max", api.DefaultThrottleMax, "longest hold on launches of a failing service")
@@ -138,7 +139,8 @@ func runServer(ctx context.Context, args []string, log *slog.Logger, up bool) er
 	cfg := server.Config{Listen: *listen, DataDir: *dataDir, AccountID: *account, Region: *region, Log: log, Heartbeat: *heartbeat,
 		Controller:           api.ControllerConfig{HealthyAfter: *healthyAfter, LostAfter: *lostAfter, ThrottleBase: *throttleBase, ThrottleMax: *throttleMax},
 		StoppedTaskRetention: *retention,
-		DNSListen:            *dnsListen}
+		DNSListen:            *dnsListen,
+		LBAddress:            *lbAddress}
 	if *credFile != "" {
 		creds, err := sigv4.LoadCredentialsFile(*credFile)
 		if err != nil {

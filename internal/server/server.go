@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/internal/cloudmap"
 	"github.com/berth-dev/berth/internal/dnsserver"
 	"github.com/berth-dev/berth/internal/elb"
+	"github.com/berth-dev/berth/internal/lb"
 	"github.com/berth-dev/berth/internal/servicectl"
 	"github.com/berth-dev/berth/internal/session"
 	"github.com/berth-dev/berth/internal/sigv4"
@@ -53,6 +54,9 @@ type Config struct {
 	// DNSListen, when set, is the host:port of the built-in DNS server
 	// that answers Cloud Map names (UDP and TCP).
 	DNSListen string
+	// LBAddress is the address load balancer listeners open their ports
+	// on (the host of Listen when empty).
+	LBAddress string
 }
 
 // Run serves the API until ctx is done, then shuts down gracefully.
@@ -128,6 +132,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopCtl(); <-ctlDone }()
 	go pruneStoppedTasks(ctlCtx, ecs, cfg.StoppedTaskRetention, log)
+	lbHost := cfg.LBAddress
+	if lbHost == "" {
+		lbHost, _, _ = net.SplitHostPort(cfg.Listen)
+	}
+	lbs := &lbSync{elb: elbv2, st: st, log: log, host: lbHost, instHost: "127.0.0.1"}
+	lbs.plane = lb.New(log, lbs)
+	lbDone := make(chan struct{})
+	go func() { defer close(lbDone); lbs.run(ctlCtx) }()
+	defer func() { stopCtl(); <-lbDone; _ = lbs.plane.Close() }()
 	if cfg.DNSListen != "" {
 		cache := newDNSCache(cm)
 		go cache.watch(ctlCtx, st, log)
