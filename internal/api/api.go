@@ -55,8 +55,12 @@ type ECS struct {
 	// healthChecks remembers, by task definition ARN, whether an essential
 	// container has a health check.
 	healthChecks sync.Map
+	// netModes remembers task definitions' network modes by ARN.
+	netModes sync.Map
 	// registry receives services' serviceRegistries (Cloud Map).
 	registry ServiceRegistry
+	// lbs receives services' loadBalancers (ELBv2 target groups).
+	lbs LoadBalancers
 }
 
 var _ ecsapi.API = (*ECS)(nil)

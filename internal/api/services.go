@@ -414,6 +414,9 @@ func (e *ECS) checkService(ctx context.Context, c *ecsapi.Cluster, s *ecsapi.Ser
 		if err := checkContainerPort(def, ecsapi.Value(lb.ContainerName), lb.ContainerPort); err != nil {
 			return err
 		}
+		if err := e.checkTargetType(ctx, ecsapi.Value(lb.TargetGroupArn), def); err != nil {
+			return err
+		}
 	}
 	if len(s.ServiceRegistries) > 1 {
 		return invalidParam("A service can have at most one service registry.")

@@ -96,6 +96,9 @@ type controllerState struct {
 	// Registered are the "<registry service id>/<task id>" instances the
 	// controller registered in Cloud Map for the service's registries.
 	Registered []string `json:"registered,omitempty"`
+	// Targets are the targets the controller registered in the target
+	// groups of the service's loadBalancers (services_lb.go).
+	Targets []lbTarget `json:"targets,omitempty"`
 }
 
 // ServiceRegistry is where services' serviceRegistries register their
@@ -301,6 +304,7 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 		in.Others = append(in.Others, ecsapi.Value(d.Id))
 	}
 	failed := map[string]int32{}
+	elbFailing := map[string]string{} // task id → target group it fails
 	byID := map[string]*svcTask{}
 	instanceOf := map[string]string{}
 	var lastRunning, lastFailure time.Time
@@ -341,6 +345,12 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 			dt.Health = deploy.Healthy
 		case ecsapi.HealthStatusUNHEALTHY:
 			dt.Health = deploy.Unhealthy
+		}
+		if tg, poll := e.applyTargetHealth(ctx, p, svc, &tasks[i], &dt); poll {
+			recheckAt(&wait, lbPoll)
+			if tg != "" {
+				elbFailing[id] = tg
+			}
 		}
 		inst := tasks[i].view.InstanceID
 		if j, ok := p.byID[inst]; ok && !p.view[j].Active {
@@ -439,7 +449,11 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 			return 0, err
 		}
 		reason := fmt.Sprintf(deploy.ReasonScaling, primary)
-		if s.Unhealthy {
+		if tg := elbFailing[s.TaskID]; s.Unhealthy && tg != "" {
+			var ev string
+			reason, ev = elbStop(name, s.TaskID, tg)
+			events = append(events, ev)
+		} else if s.Unhealthy {
 			reason = deploy.ReasonUnhealthy
 			events = append(events, fmt.Sprintf("(service %s) (task %s) failed container health checks.", name, s.TaskID))
 		}
@@ -522,6 +536,11 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 		svc.Status = ecsapi.Ptr(statusInactive)
 		svc.DesiredCount = 0
 	}
+	stopping := map[string]bool{}
+	for _, s := range d.Stop {
+		stopping[s.TaskID] = true
+	}
+	e.syncTargets(ctx, p, svc, tasks, stopping, &state, &wait)
 	if err := e.syncRegistries(ctx, svc, tasks, &state); err != nil {
 		return 0, err
 	}
@@ -586,7 +605,7 @@ func taskFailed(tk *ecsapi.Task) bool {
 	case lifecycle.CodeTaskFailedToStart, lifecycle.CodeEssentialContainerExited:
 		return true
 	case lifecycle.CodeServiceSchedulerInitiated:
-		return ecsapi.Value(tk.StoppedReason) == deploy.ReasonUnhealthy
+		return ecsapi.Value(tk.StoppedReason) == deploy.ReasonUnhealthy || isELBUnhealthyReason(ecsapi.Value(tk.StoppedReason))
 	}
 	return false
 }

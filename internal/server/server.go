@@ -98,6 +98,7 @@ func Run(ctx context.Context, cfg Config) error {
 	elbv2 := elb.New(st, elb.Config{Region: cfg.Region, AccountID: cfg.AccountID})
 	cm := cloudmap.New(st, cloudmap.Config{Region: cfg.Region, AccountID: cfg.AccountID})
 	ecs.SetServiceRegistry(cm)
+	ecs.SetLoadBalancers(elbv2.ServiceTargets())
 	mux.Handle("/", awsquery.Route(&awsquery.Server{
 		Services: []awsquery.Service{elbv2.Service()},
 		Auth:     &authenticator{v: verifier},
