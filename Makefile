@@ -27,6 +27,8 @@ bench: build ## run the benchmarks side by side with their peers (see bench/RESU
 	bash bench/agent/run.sh
 	$(GO) run ./bench/scheduler
 	bash bench/services/run.sh
+	$(GO) run ./bench/dns
+	bash bench/lb/run.sh
 
 up: build ## start berth on this machine
 	$(BIN) up
