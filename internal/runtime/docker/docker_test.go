@@ -192,7 +192,9 @@ func TestContainerLifecycle(t *testing.T) {
 		t.Errorf("bridge endpoint: %+v", st.Networks)
 	}
 
-	// sleep exits 0 at once on SIGTERM.
+	// sleep exits 0 at once on SIGTERM, once it has installed its handler:
+	// give it a moment, as a loaded machine may not have run it yet.
+	time.Sleep(500 * time.Millisecond)
 	if err := d.StopContainer(ctx, id, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
