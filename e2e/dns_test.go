@@ -212,3 +212,79 @@ func TestServiceRegistriesResolve(t *testing.T) {
 		return len(resolve()) == 1 && slices.Equal(resolve(), taskIPs())
 	})
 }
+
+// docker0IP is the host's address on Docker's default bridge: every
+// container can reach it.
+func docker0IP(t *testing.T) string {
+	t.Helper()
+	ifc, err := net.InterfaceByName("docker0")
+	if err != nil {
+		t.Skipf("no docker0 interface: %v", err)
+	}
+	addrs, _ := ifc.Addrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			return ipn.IP.String()
+		}
+	}
+	t.Skip("docker0 has no IPv4 address")
+	return ""
+}
+
+// TestTaskResolvesServiceByName: with the agent's --task-dns pointing at
+// berth's DNS server, a task reaches another service by its Cloud Map name
+// from inside its container (the guides' "call web.apps.local:8080").
+func TestTaskResolvesServiceByName(t *testing.T) {
+	img := requireDocker(t)
+	bin, ok := awsCLIs(t)["v1"]
+	if !ok {
+		t.Skip("AWS CLI v1 not installed")
+	}
+	gw := docker0IP(t)
+	probe, err := net.ListenPacket("udp", gw+":53")
+	if err != nil {
+		t.Skipf("port 53 on %s is not free: %v", gw, err)
+	}
+	probe.Close()
+	s := startServer(t, "", "--dns-listen", gw+":53", "--service-healthy-after", "1s")
+	a := startAgent(t, s, "default", "--task-dns", gw)
+	c := s.ecs(t)
+	ctx := context.Background()
+	sd := func(args ...string) map[string]any {
+		t.Helper()
+		out, err := s.runCLI(t, bin, append([]string{"servicediscovery"}, args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("%v: %q", args, out)
+		}
+		return m
+	}
+	op := sd("create-private-dns-namespace", "--name", "apps.local", "--vpc", "vpc-1")["OperationId"].(string)
+	nsID := sd("get-operation", "--operation-id", op)["Operation"].(map[string]any)["Targets"].(map[string]any)["NAMESPACE"].(string)
+	registry := sd("create-service", "--name", "web", "--namespace-id", nsID,
+		"--dns-config", "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=A,TTL=10}]")["Service"].(map[string]any)["Arn"].(string)
+	nc := &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{Subnets: []string{"subnet-berth"}}}
+	web := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("web"), NetworkMode: types.NetworkModeAwsvpc,
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("app"), Image: aws.String(img), Memory: aws.Int32(32), Essential: aws.Bool(true),
+			Command: []string{"testapp", "serve", "8080", "hello by name"}}}})
+	if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("web"), TaskDefinition: aws.String(web), DesiredCount: aws.Int32(1),
+		NetworkConfiguration: nc, ServiceRegistries: []types.ServiceRegistry{{RegistryArn: aws.String(registry)}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = c.UpdateService(context.Background(), &ecs.UpdateServiceInput{Service: aws.String("web"), DesiredCount: aws.Int32(0)})
+		removeContainers(a.InstanceID)
+	})
+	client := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("client"), NetworkMode: types.NetworkModeAwsvpc,
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("get"), Image: aws.String(img), Memory: aws.Int32(32), Essential: aws.Bool(true),
+			Command: []string{"testapp", "get", "--retry", "150", "http://web.apps.local:8080/"}}}})
+	tk := runTask(t, c, &ecs.RunTaskInput{TaskDefinition: aws.String(client), NetworkConfiguration: nc})
+	done := waitStatus(t, c, "default", aws.ToString(tk.TaskArn), "STOPPED")
+	ctr := container(t, done, "get")
+	if ctr.ExitCode == nil || *ctr.ExitCode != 0 {
+		t.Fatalf("the client task could not reach web.apps.local: exit %s, reason %q", fmtExit(ctr.ExitCode), aws.ToString(done.StoppedReason))
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/agent"
@@ -26,6 +27,10 @@ func agentFlags(fs *flag.FlagSet, cfg *agent.Config) {
 	fs.StringVar(&cfg.AwsvpcSubnet, "awsvpc-subnet", cfg.AwsvpcSubnet, "`CIDR` of the network awsvpc tasks get addresses on (default: Docker chooses)")
 	fs.DurationVar(&cfg.TaskCleanupWait, "task-cleanup-wait", cfg.TaskCleanupWait, "how long stopped task containers are kept")
 	fs.StringVar(&cfg.Pool, "pool", cfg.Pool, "agent pool `NAME`, registered as the berth.pool attribute: the capacity provider whose Auto Scaling group is named NAME places tasks here (BERTH_POOL)")
+	fs.Func("task-dns", "`IP`s (comma-separated) task containers use as DNS servers unless their definition sets dnsServers, e.g. berth's DNS server (server --dns-listen IP:53) so service discovery names resolve in tasks (BERTH_TASK_DNS)", func(v string) error {
+		cfg.TaskDNS = strings.Split(v, ",")
+		return nil
+	})
 	fs.StringVar(&cfg.LaunchType, "launch-type", cfg.LaunchType, "`TYPE` of capacity this agent is: EC2, EXTERNAL or FARGATE (serves the FARGATE and FARGATE_SPOT capacity providers), registered as berth.launch-type (BERTH_LAUNCH_TYPE; default EC2)")
 }
 

@@ -60,6 +60,11 @@ type Config struct {
 	// berth.launch-type. FARGATE agents serve the FARGATE and FARGATE_SPOT
 	// capacity providers.
 	LaunchType string
+	// TaskDNS are the DNS servers task containers get unless their
+	// definition sets dnsServers (BERTH_TASK_DNS, comma-separated): berth's
+	// DNS server (berth server --dns-listen IP:53) makes service discovery
+	// names resolve inside tasks.
+	TaskDNS []string
 	// Heartbeat is the session heartbeat interval (10s when 0).
 	Heartbeat time.Duration
 	Version   string
@@ -111,6 +116,9 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	set("ECS_AVAILABILITY_ZONE", &c.AvailabilityZone)
 	set("ECS_INSTANCE_TYPE", &c.InstanceType)
 	set("BERTH_POOL", &c.Pool)
+	if v := getenv("BERTH_TASK_DNS"); v != "" {
+		c.TaskDNS = strings.Split(v, ",")
+	}
 	set("BERTH_LAUNCH_TYPE", &c.LaunchType)
 	if v := getenv("ECS_RESERVED_MEMORY"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -40,7 +40,7 @@ func (t *task) preparePause(ctx context.Context) error {
 	id, err := t.ensureContainer(ctx, pc, containerspec.PauseSpec(containerspec.PauseInput{
 		Cluster: t.cp.Manifest.Cluster, TaskARN: t.cp.Manifest.TaskARN, InstanceID: t.e.instanceID,
 		Name: pc.DockerName, Image: image, Cmd: []string{"/pause"}, Network: netw.Name, PortMappings: ports,
-		Family: ecsapi.Value(t.def().Family), Revision: t.def().Revision,
+		Family: ecsapi.Value(t.def().Family), Revision: t.def().Revision, DNS: t.pauseDNS(),
 	}))
 	if err != nil {
 		return err
@@ -167,6 +167,7 @@ func (t *task) createOne(ctx context.Context, name string, c *ctr, volumes map[s
 		Cluster: t.cp.Manifest.Cluster, TaskARN: t.cp.Manifest.TaskARN, InstanceID: t.e.instanceID,
 		Family: ecsapi.Value(t.def().Family), Revision: t.def().Revision, Task: t.def(), Container: c.def,
 		Name: cc.DockerName, PauseContainerID: pauseID, Volumes: volumes, ContainerIDs: ids, Env: env, FileEnv: fileEnv,
+		DefaultDNS: t.e.cfg.TaskDNS,
 	})
 	if err != nil {
 		return err
@@ -317,4 +318,21 @@ func (t *task) cleanupAfterWait(ctx context.Context) {
 	if err := t.e.cp.deleteTask(t.cp.Manifest.TaskARN); err != nil {
 		t.log.Warn("forget task", "err", err)
 	}
+}
+
+// pauseDNS are the DNS servers of an awsvpc task's namespace: the
+// containers' dnsServers, else the agent's --task-dns.
+func (t *task) pauseDNS() []string {
+	var out []string
+	for _, cd := range t.def().ContainerDefinitions {
+		for _, d := range cd.DnsServers {
+			if !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = t.e.cfg.TaskDNS
+	}
+	return out
 }

@@ -62,6 +62,9 @@ type Input struct {
 	// wins, as in ECS). Variables of the definition's environment take
 	// precedence over them, and they over Env.
 	FileEnv map[string]string
+	// DefaultDNS are the DNS servers a container gets when its definition
+	// sets none (the agent's --task-dns).
+	DefaultDNS []string
 	// GPUIDs are the host GPUs reserved for this container.
 	GPUIDs []string
 }

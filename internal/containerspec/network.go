@@ -40,7 +40,11 @@ func (b *builder) networking() error {
 			b.warnf("dnsServers, dnsSearchDomains and extraHosts apply to the task's pause container in network mode awsvpc")
 		}
 	} else {
-		dns, err := parseDNS(c.DnsServers)
+		servers := c.DnsServers
+		if len(servers) == 0 {
+			servers = b.in.DefaultDNS
+		}
+		dns, err := parseDNS(servers)
 		if err != nil {
 			return err
 		}
