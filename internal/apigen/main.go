@@ -165,8 +165,17 @@ func main() {
 			_ = os.WriteFile(filepath.Join(*out, name+".broken"), src, 0o644)
 			log.Fatalf("format %s: %v", name, err)
 		}
-		if err := os.WriteFile(filepath.Join(*out, name), formatted, 0o644); err != nil {
+		parts, err := splitSource(name, formatted, maxFileLines)
+		if err != nil {
+			log.Fatalf("split %s: %v", name, err)
+		}
+		if err := removeParts(*out, name); err != nil {
 			log.Fatal(err)
+		}
+		for part, src := range parts {
+			if err := os.WriteFile(filepath.Join(*out, part), src, 0o644); err != nil {
+				log.Fatal(err)
+			}
 		}
 	}
 }
