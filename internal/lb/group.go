@@ -234,7 +234,9 @@ func (t *target) untrack(c net.Conn) {
 }
 
 // drain stops new requests at once, reports draining, and closes the
-// target's connections when it has none in flight or after delay.
+// target's connections when it has none in flight or after delay; then it
+// reports the target unused (Target.NotRegistered): ELB completes a
+// deregistration as soon as the target has no request in flight.
 // Called with g.mu held.
 func (t *target) drain(delay time.Duration) {
 	t.mu.Lock()
@@ -256,6 +258,7 @@ func (t *target) drain(delay time.Duration) {
 			select {
 			case <-deadline.C:
 				t.stop()
+				p.rep.Report(t.g.key, t.t, StateUnused, ReasonNotRegistered, "Target is not registered to the target group")
 				return
 			case <-tick.C:
 			case <-p.ctx.Done():
@@ -264,6 +267,7 @@ func (t *target) drain(delay time.Duration) {
 			}
 		}
 		t.stop()
+		p.rep.Report(t.g.key, t.t, StateUnused, ReasonNotRegistered, "Target is not registered to the target group")
 	}()
 }
 

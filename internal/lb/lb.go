@@ -96,6 +96,9 @@ const (
 	StateUnhealthy   = "unhealthy"
 	StateDraining    = "draining"
 	StateUnavailable = "unavailable"
+	// StateUnused is reported once when a draining target's deregistration
+	// completes (no request in flight, or the delay passed).
+	StateUnused = "unused"
 
 	ReasonInitialHealthChecking    = "Elb.InitialHealthChecking"
 	ReasonResponseCodeMismatch     = "Target.ResponseCodeMismatch"
@@ -103,6 +106,7 @@ const (
 	ReasonFailedHealthChecks       = "Target.FailedHealthChecks"
 	ReasonDeregistrationInProgress = "Target.DeregistrationInProgress"
 	ReasonHealthCheckDisabled      = "Target.HealthCheckDisabled"
+	ReasonNotRegistered            = "Target.NotRegistered"
 )
 
 type nopReporter struct{}

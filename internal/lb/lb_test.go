@@ -707,10 +707,21 @@ func TestDraining(t *testing.T) {
 	if r.err != nil || r.code != 200 || r.body != slow.name {
 		t.Fatalf("in-flight request: %+v", r)
 	}
-	// Draining reports nothing more, even after the delay ends.
-	time.Sleep(100 * time.Millisecond)
-	if s := rec.states("tg", slow.name); s[len(s)-1] != StateDraining {
-		t.Fatalf("reports after draining: %v", s)
+	// The deregistration completes once nothing is in flight, long before
+	// the delay: the target is reported unused, once.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := rec.states("tg", slow.name)
+		if s[len(s)-1] == StateUnused {
+			if s[len(s)-2] != StateDraining {
+				t.Fatalf("reports after draining: %v", s)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reports after the in-flight request finished: %v", s)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
