@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
-	"net/http"
-	"net/http/httputil"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,21 +125,27 @@ func (g *group) pick() *target {
 type target struct {
 	g   *group
 	t   Target
-	tr  *http.Transport
-	rp  *httputil.ReverseProxy
 	hc  context.CancelFunc
 	ctx context.Context // cancelled when the target's connections are to be closed
 
 	kill     context.CancelFunc
 	routable atomic.Bool
 
+	// active counts in-flight requests and TCP connections; closed is set
+	// once the target drains, after which acquire fails.
+	active atomic.Int64
+	closed atomic.Bool
+
 	mu       sync.Mutex
 	state    string
 	reason   string
 	draining bool
 	stopped  bool
-	active   int                   // in-flight requests and TCP connections
-	conns    map[net.Conn]struct{} // TCP connections to close on kill
+	conns    map[net.Conn]struct{} // every connection to the target, closed on kill
+
+	poolMu     sync.Mutex
+	idleConns  []*upstream // HTTP keep-alive connections, most recent last
+	poolClosed bool
 }
 
 func insecureTLS() *tls.Config {
@@ -153,19 +157,6 @@ func newTarget(g *group, t Target) *target {
 	p := g.p
 	ctx, kill := context.WithCancel(p.ctx)
 	rt := &target{g: g, t: t, ctx: ctx, kill: kill, conns: map[net.Conn]struct{}{}}
-	rt.tr = &http.Transport{
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		TLSClientConfig:       insecureTLS(),
-	}
-	rt.rp = p.newProxy(rt)
 	cfg := g.cfg.Load()
 	if cfg.HealthCheck.Enabled {
 		rt.setState(StateInitial, ReasonInitialHealthChecking, "")
@@ -195,27 +186,24 @@ func (t *target) setState(state, reason, desc string) bool {
 	return was != now
 }
 
+// acquire counts a request or connection in, unless the target drains.
+// closed is set before the drain looks at active, so a request either
+// sees closed or is counted.
 func (t *target) acquire() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.draining || t.stopped {
+	if t.closed.Load() {
 		return false
 	}
-	t.active++
+	t.active.Add(1)
+	if t.closed.Load() {
+		t.active.Add(-1)
+		return false
+	}
 	return true
 }
 
-func (t *target) release() {
-	t.mu.Lock()
-	t.active--
-	t.mu.Unlock()
-}
+func (t *target) release() { t.active.Add(-1) }
 
-func (t *target) idle() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.active <= 0
-}
+func (t *target) idle() bool { return t.active.Load() <= 0 }
 
 func (t *target) track(c net.Conn) bool {
 	t.mu.Lock()
@@ -241,6 +229,7 @@ func (t *target) untrack(c net.Conn) {
 func (t *target) drain(delay time.Duration) {
 	t.mu.Lock()
 	t.draining = true
+	t.closed.Store(true)
 	t.routable.Store(false)
 	t.state, t.reason = StateDraining, ReasonDeregistrationInProgress
 	t.g.p.rep.Report(t.g.key, t.t, StateDraining, ReasonDeregistrationInProgress, "Target deregistration is in progress")
@@ -275,14 +264,15 @@ func (t *target) drain(delay time.Duration) {
 func (t *target) stop() {
 	t.mu.Lock()
 	t.stopped = true
+	t.closed.Store(true)
 	t.routable.Store(false)
 	conns := t.conns
 	t.conns = map[net.Conn]struct{}{}
 	t.mu.Unlock()
 	t.hc()
 	t.kill()
+	t.closePool()
 	for c := range conns {
 		c.Close()
 	}
-	t.tr.CloseIdleConnections()
 }

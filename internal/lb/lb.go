@@ -40,10 +40,18 @@ type Rule struct {
 	Action       Action
 }
 
-// Action forwards to a target group (by key) or answers with Fixed.
+// Action forwards to a target group (by key), to one of several drawn by
+// weight for each request (Weighted), or answers with Fixed.
 type Action struct {
 	TargetGroup string
+	Weighted    []WeightedGroup
 	Fixed       *FixedResponse
+}
+
+// WeightedGroup is one target group of a weighted forward action.
+type WeightedGroup struct {
+	TargetGroup string
+	Weight      int // 0–999, as ELB allows
 }
 
 // FixedResponse is a fixed-response action.
@@ -127,7 +135,6 @@ type Plane struct {
 
 	hcClient *http.Client
 	hcTr     *http.Transport
-	bufPool  *bufferPool
 
 	mu        sync.Mutex
 	closed    bool
@@ -160,7 +167,6 @@ func New(log *slog.Logger, rep Reporter) *Plane {
 			Transport:     tr,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		bufPool:   newBufferPool(),
 		listeners: map[string]*listenerRT{},
 		groups:    map[string]*group{},
 	}

@@ -1,14 +1,11 @@
 package lb
 
 import (
-	"context"
+	"bufio"
 	"errors"
 	"io"
-	"log"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,11 +23,13 @@ type listenerRT struct {
 	port     string // bound port, for X-Forwarded-Port
 	routes   atomic.Pointer[routes]
 
-	srv *http.Server // HTTP
-
-	mu     sync.Mutex // TCP
-	conns  map[net.Conn]struct{}
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}    // TCP
+	hconns map[*clientConn]struct{} // HTTP
 	closed bool
+
+	closing atomic.Bool    // HTTP: closed gracefully, connections end after their request
+	connWG  sync.WaitGroup // HTTP connections
 }
 
 // routes is a listener's compiled rules.
@@ -54,6 +53,15 @@ func compile(l Listener) *routes {
 		rt.rules = append(rt.rules, cr)
 	}
 	return rt
+}
+
+// matchBytes is match for the proxy's byte slices; it allocates only when
+// the listener has rules.
+func (rt *routes) matchBytes(path, host []byte) Action {
+	if len(rt.rules) == 0 {
+		return rt.def
+	}
+	return rt.match(string(path), string(host))
 }
 
 // match returns the action of the first rule matching path and host, else
@@ -124,17 +132,10 @@ func (p *Plane) openListener(l Listener) (*listenerRT, error) {
 	p.wg.Add(1)
 	switch l.Protocol {
 	case "HTTP":
-		lr.srv = &http.Server{
-			Handler:           lr,
-			ReadHeaderTimeout: 60 * time.Second,
-			IdleTimeout:       60 * time.Second, // ELB's default idle timeout
-			ErrorLog:          log.New(io.Discard, "", 0),
-		}
+		lr.hconns = map[*clientConn]struct{}{}
 		go func() {
 			defer p.wg.Done()
-			if err := lr.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				p.log.Error("lb: listener stopped", "listener", l.Key, "err", err)
-			}
+			lr.serveHTTP()
 		}()
 	default:
 		go func() {
@@ -149,157 +150,101 @@ func (p *Plane) openListener(l Listener) (*listenerRT, error) {
 func (lr *listenerRT) setConfig(l Listener) { lr.routes.Store(compile(l)) }
 
 // close closes the listener. An HTTP listener closed gracefully lets the
-// requests in flight finish (until the plane closes).
+// requests in flight finish (for up to 5 minutes, or until the plane
+// closes); its idle connections close at once.
 func (lr *listenerRT) close(graceful bool) {
 	p := lr.p
-	if lr.srv != nil {
-		// The socket closes at once, so that the address can be opened
-		// again by the same Apply; requests in flight go on.
-		lr.ln.Close()
-		if !graceful {
-			lr.srv.Close()
-			return
-		}
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			ctx, cancel := context.WithTimeout(p.ctx, 5*time.Minute)
-			defer cancel()
-			_ = lr.srv.Shutdown(ctx)
-			lr.srv.Close()
-		}()
-		return
-	}
 	lr.mu.Lock()
 	lr.closed = true
-	conns := lr.conns
-	lr.conns = map[net.Conn]struct{}{}
+	conns, hconns := lr.conns, lr.hconns
+	lr.conns, lr.hconns = map[net.Conn]struct{}{}, map[*clientConn]struct{}{}
 	lr.mu.Unlock()
+	// The socket closes at once, so that the address can be opened again
+	// by the same Apply.
 	lr.ln.Close()
 	for c := range conns {
 		c.Close()
 	}
-}
-
-func (lr *listenerRT) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a := lr.routes.Load().match(r.URL.Path, r.Host)
-	if a.Fixed != nil {
-		writeFixed(w, a.Fixed)
+	if !graceful {
+		for cc := range hconns {
+			cc.c.Close()
+		}
 		return
 	}
-	g := lr.p.group(a.TargetGroup)
-	if g == nil {
-		elbError(w, http.StatusServiceUnavailable)
-		return
+	lr.closing.Store(true)
+	for cc := range hconns {
+		if cc.idle.Load() {
+			cc.c.Close()
+		}
 	}
-	t := g.pick()
-	if t == nil {
-		elbError(w, http.StatusServiceUnavailable)
-		return
-	}
-	defer t.release()
-	// The request is cut when the target's connections are closed (end of
-	// deregistration delay, plane closed).
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(t.ctx, cancel)
-	defer stop()
-	t.rp.ServeHTTP(w, r.WithContext(ctx))
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		done := make(chan struct{})
+		go func() {
+			lr.connWG.Wait()
+			close(done)
+		}()
+		t := time.NewTimer(5 * time.Minute)
+		defer t.Stop()
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		case <-p.ctx.Done():
+		}
+		for cc := range hconns {
+			cc.c.Close()
+		}
+		<-done
+	}()
 }
 
-func writeFixed(w http.ResponseWriter, f *FixedResponse) {
-	ct := f.ContentType
-	if ct == "" {
-		ct = "text/plain; charset=utf-8"
-	}
-	code := f.StatusCode
-	if code == 0 {
-		code = http.StatusOK
-	}
-	h := w.Header()
-	h.Set("Content-Type", ct)
-	h.Set("Content-Length", strconv.Itoa(len(f.Body)))
-	h.Set("Server", "awselb/2.0")
-	w.WriteHeader(code)
-	io.WriteString(w, f.Body)
-}
-
-var elbText = map[int]string{
-	http.StatusBadGateway:         "502 Bad Gateway",
-	http.StatusServiceUnavailable: "503 Service Temporarily Unavailable",
-	http.StatusGatewayTimeout:     "504 Gateway Time-out",
-}
-
-// elbError answers with ELB's own error page.
-func elbError(w http.ResponseWriter, code int) {
+// writeError writes ELB's own error page, with Connection: close when
+// the connection closes after it.
+func writeError(w *bufio.Writer, code int, closing bool) {
 	text := elbText[code]
 	if text == "" {
 		text = strconv.Itoa(code) + " " + http.StatusText(code)
 	}
-	body := "<html>\r\n<head><title>" + text + "</title></head>\r\n<body>\r\n<center><h1>" + text + "</h1></center>\r\n</body>\r\n</html>\r\n"
-	h := w.Header()
-	h.Set("Content-Type", "text/html")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Server", "awselb/2.0")
-	w.WriteHeader(code)
-	io.WriteString(w, body)
-}
-
-func (p *Plane) newProxy(t *target) *httputil.ReverseProxy {
-	addr := t.t.Addr
-	g := t.g
-	return &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = "http"
-			if g.cfg.Load().Protocol == "HTTPS" {
-				pr.Out.URL.Scheme = "https"
-			}
-			pr.Out.URL.Host = addr
-			// The Host header is kept as the client sent it.
-			h := pr.Out.Header
-			ip, _, err := net.SplitHostPort(pr.In.RemoteAddr)
-			if err != nil {
-				ip = pr.In.RemoteAddr
-			}
-			if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
-				h.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
-			} else {
-				h.Set("X-Forwarded-For", ip)
-			}
-			h.Set("X-Forwarded-Proto", "http")
-			if la, ok := pr.In.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-				if _, port, err := net.SplitHostPort(la.String()); err == nil {
-					h.Set("X-Forwarded-Port", port)
-				}
-			}
-		},
-		Transport:  t.tr,
-		BufferPool: p.bufPool,
-		ErrorLog:   slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			var ne net.Error
-			switch {
-			case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-				elbError(w, http.StatusGatewayTimeout)
-			default:
-				if r.Context().Err() == nil || t.ctx.Err() != nil {
-					p.log.Debug("lb: target error", "target", addr, "err", err)
-				}
-				elbError(w, http.StatusBadGateway)
-			}
-		},
+	w.WriteString("HTTP/1.1 ")
+	w.WriteString(strconv.Itoa(code))
+	w.WriteByte(' ')
+	w.WriteString(http.StatusText(code))
+	w.WriteString("\r\nServer: awselb/2.0\r\nContent-Type: text/html\r\nContent-Length: ")
+	body := len(errorPagePrefix) + 2*len(text) + len(errorPageMiddle) + len(errorPageSuffix)
+	w.WriteString(strconv.Itoa(body))
+	if closing {
+		w.WriteString("\r\nConnection: close")
 	}
+	w.WriteString("\r\n\r\n")
+	w.WriteString(errorPagePrefix)
+	w.WriteString(text)
+	w.WriteString(errorPageMiddle)
+	w.WriteString(text)
+	w.WriteString(errorPageSuffix)
 }
 
-// bufferPool is httputil.BufferPool over sync.Pool.
-type bufferPool struct{ p sync.Pool }
+const (
+	errorPagePrefix = "<html>\r\n<head><title>"
+	errorPageMiddle = "</title></head>\r\n<body>\r\n<center><h1>"
+	errorPageSuffix = "</h1></center>\r\n</body>\r\n</html>\r\n"
+)
 
-func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+var elbText = map[int]string{
+	http.StatusBadRequest:                  "400 Bad Request",
+	http.StatusBadGateway:                  "502 Bad Gateway",
+	http.StatusServiceUnavailable:          "503 Service Temporarily Unavailable",
+	http.StatusGatewayTimeout:              "504 Gateway Time-out",
+	http.StatusRequestHeaderFieldsTooLarge: "431 Request Header Fields Too Large",
 }
 
-func (b *bufferPool) Get() []byte  { return *b.p.Get().(*[]byte) }
-func (b *bufferPool) Put(s []byte) { b.p.Put(&s) }
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return t
+	}
+	return "Status"
+}
 
 // serveTCP accepts connections until the listener closes.
 func (lr *listenerRT) serveTCP() {

@@ -155,21 +155,22 @@ func (s *lbSync) apply(ctx context.Context) {
 	}
 }
 
-// action maps an ELB action to the plane's: forward goes to the heaviest
-// target group (weighted forwarding is not served yet).
+// action maps an ELB action to the plane's: a forward to several target
+// groups is drawn by weight for each request.
 func action(as []elb.Action) lb.Action {
 	for _, a := range as {
 		switch a.Type {
 		case "fixed-response":
 			return lb.Action{Fixed: &lb.FixedResponse{StatusCode: a.StatusCode, ContentType: a.ContentType, Body: a.MessageBody}}
 		case "forward":
-			best := elb.WeightedTargetGroup{Weight: -1}
-			for _, g := range a.TargetGroups {
-				if g.Weight > best.Weight {
-					best = g
-				}
+			if len(a.TargetGroups) == 1 {
+				return lb.Action{TargetGroup: a.TargetGroups[0].ARN}
 			}
-			return lb.Action{TargetGroup: best.ARN}
+			var out lb.Action
+			for _, g := range a.TargetGroups {
+				out.Weighted = append(out.Weighted, lb.WeightedGroup{TargetGroup: g.ARN, Weight: int(g.Weight)})
+			}
+			return out
 		}
 	}
 	return lb.Action{}
