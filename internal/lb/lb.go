@@ -8,6 +8,7 @@ package lb
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,12 @@ type Listener struct {
 	Addr     string // host:port to open; port 0 picks one (see Plane.Addr)
 	Default  Action
 	Rules    []Rule // in priority order; HTTP only
+	// TLS, when set, terminates TLS on the socket: HTTP becomes HTTPS (an
+	// ALB's HTTPS listener), TCP becomes TLS (an NLB's TLS listener).
+	// TLSKey identifies the certificates: a listener whose TLSKey changes
+	// is opened again.
+	TLS    *tls.Config
+	TLSKey string
 }
 
 // Rule routes the requests matching all of its conditions. An empty
@@ -239,7 +246,7 @@ func (p *Plane) Apply(cfg Config, groups []TargetGroup) error {
 		order = append(order, l)
 	}
 	for k, lr := range p.listeners {
-		if l, ok := want[k]; !ok || l.Protocol != lr.protocol || l.Addr != lr.addr {
+		if l, ok := want[k]; !ok || l.Protocol != lr.protocol || l.Addr != lr.addr || l.TLSKey != lr.tlsKey || (l.TLS != nil) != lr.tls {
 			lr.close(true)
 			delete(p.listeners, k)
 		}

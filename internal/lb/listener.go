@@ -2,6 +2,7 @@ package lb
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -19,6 +20,9 @@ type listenerRT struct {
 	key      string
 	protocol string
 	addr     string // as configured
+	tlsKey   string
+	tls      bool
+	proto    string // X-Forwarded-Proto: http or https
 	ln       net.Listener
 	port     string // bound port, for X-Forwarded-Port
 	routes   atomic.Pointer[routes]
@@ -127,7 +131,11 @@ func (p *Plane) openListener(l Listener) (*listenerRT, error) {
 		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	lr := &listenerRT{p: p, key: l.Key, protocol: l.Protocol, addr: l.Addr, ln: ln, port: port, conns: map[net.Conn]struct{}{}}
+	lr := &listenerRT{p: p, key: l.Key, protocol: l.Protocol, addr: l.Addr, ln: ln, port: port, conns: map[net.Conn]struct{}{}, tlsKey: l.TLSKey, proto: "http"}
+	if l.TLS != nil {
+		lr.ln = tls.NewListener(ln, l.TLS)
+		lr.tls, lr.proto = true, "https"
+	}
 	lr.routes.Store(compile(l))
 	p.wg.Add(1)
 	switch l.Protocol {

@@ -325,7 +325,9 @@ func (cc *clientConn) sendRequest(u *upstream) (sent bool, err error) {
 		w.WriteString(", ")
 	}
 	w.Write(cc.ip)
-	w.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: ")
+	w.WriteString("\r\nX-Forwarded-Proto: ")
+	w.WriteString(cc.lr.proto)
+	w.WriteString("\r\nX-Forwarded-Port: ")
 	w.WriteString(cc.lr.port)
 	if req.connUpgrade && req.upgrade.end > req.upgrade.start {
 		w.WriteString("\r\nConnection: Upgrade\r\nUpgrade: ")

@@ -329,3 +329,38 @@ func TestGracefulListenerClose(t *testing.T) {
 		t.Fatalf("busy connection: %d %q close=%v", resp.StatusCode, body, resp.Close)
 	}
 }
+
+func TestHTTPSListener(t *testing.T) {
+	var proto atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proto.Store(r.Header.Get("X-Forwarded-Proto"))
+		io.WriteString(w, "secure")
+	}))
+	defer srv.Close()
+	cert := httptest.NewTLSServer(http.NotFoundHandler()) // borrow its test certificate
+	tlsCfg := cert.TLS.Clone()
+	cert.Close()
+	p, _ := newPlane(t)
+	cfg := Config{Listeners: []Listener{{Key: "l1", Protocol: "HTTP", Addr: "127.0.0.1:0", Default: Action{TargetGroup: "tg"}, TLS: tlsCfg, TLSKey: "k1"}}}
+	tg := TargetGroup{Key: "tg", Protocol: "HTTP", Targets: []Target{{ID: "x", Addr: srv.Listener.Addr().String()}}}
+	if err := p.Apply(cfg, []TargetGroup{tg}); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: insecureTLS()}, Timeout: 5 * time.Second}
+	req, _ := http.NewRequest("GET", "https://"+p.Addr("l1")+"/", nil)
+	if code, body := get(t, client, req); code != 200 || body != "secure" || proto.Load() != "https" {
+		t.Fatalf("%d %q X-Forwarded-Proto %v", code, body, proto.Load())
+	}
+	// Plain HTTP on the TLS port fails the handshake.
+	if resp, err := http.Get("http://" + p.Addr("l1") + "/"); err == nil && resp.StatusCode == 200 {
+		t.Fatal("plain HTTP answered on an HTTPS listener")
+	}
+	// The same listener without TLS is opened again as plain HTTP.
+	cfg.Listeners[0].TLS, cfg.Listeners[0].TLSKey = nil, ""
+	if err := p.Apply(cfg, []TargetGroup{tg}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := getURL(t, "http://"+p.Addr("l1")+"/"); code != 200 || body != "secure" || proto.Load() != "http" {
+		t.Fatalf("after TLS was removed: %d %q %v", code, body, proto.Load())
+	}
+}

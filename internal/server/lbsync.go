@@ -24,6 +24,7 @@ type lbSync struct {
 	// host is the address listeners open on; instance targets are dialled
 	// at instHost (the agents run on this host).
 	host, instHost string
+	certs          lbCerts
 	ctx            context.Context
 }
 
@@ -103,14 +104,25 @@ func (s *lbSync) apply(ctx context.Context) {
 	for _, l := range listeners {
 		proto := ""
 		switch l.Protocol {
-		case "HTTP":
+		case "HTTP", "HTTPS":
 			proto = "HTTP"
-		case "TCP":
+		case "TCP", "TLS":
 			proto = "TCP"
 		default:
-			continue // TLS termination is not served yet
+			continue // UDP is not served
 		}
 		ll := lb.Listener{Key: l.ARN, Protocol: proto, Addr: net.JoinHostPort(s.host, strconv.Itoa(int(l.Port))), Default: action(l.DefaultActions)}
+		if l.Protocol == "HTTPS" || l.Protocol == "TLS" {
+			cfg, key, err := s.certs.config(l.Certificates, []string{s.host}, func(arn string) {
+				s.log.Warn("load balancer: serving a self-signed certificate; put the certificate chain and key in <lb-certificates>/<id>.pem to serve your own",
+					"listener", l.ARN, "certificate", arn, "dir", s.certs.dir)
+			})
+			if err != nil {
+				s.log.Error("load balancer: listener not opened: its certificate cannot be loaded", "listener", l.ARN, "err", err)
+				continue
+			}
+			ll.TLS, ll.TLSKey = cfg, key
+		}
 		for _, r := range l.Rules {
 			rule := lb.Rule{Action: action(r.Actions)}
 			for _, c := range r.Conditions {

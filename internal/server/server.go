@@ -57,6 +57,9 @@ type Config struct {
 	// LBAddress is the address load balancer listeners open their ports
 	// on (the host of Listen when empty).
 	LBAddress string
+	// LBCertificates is the directory of HTTPS and TLS listeners'
+	// certificates (<certificate id>.pem); see lbcerts.go.
+	LBCertificates string
 }
 
 // Run serves the API until ctx is done, then shuts down gracefully.
@@ -137,7 +140,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if lbHost == "" {
 		lbHost, _, _ = net.SplitHostPort(cfg.Listen)
 	}
-	lbs := &lbSync{elb: elbv2, st: st, log: log, host: lbHost, instHost: "127.0.0.1"}
+	lbs := &lbSync{elb: elbv2, st: st, log: log, host: lbHost, instHost: "127.0.0.1", certs: lbCerts{dir: cfg.LBCertificates}}
 	lbs.plane = lb.New(log, lbs)
 	lbDone := make(chan struct{})
 	go func() { defer close(lbDone); lbs.run(ctlCtx) }()
