@@ -31,6 +31,7 @@ func agentFlags(fs *flag.FlagSet, cfg *agent.Config) {
 		cfg.TaskDNS = strings.Split(v, ",")
 		return nil
 	})
+	fs.StringVar(&cfg.HostAddress, "host-address", cfg.HostAddress, "IPv4 `IP` of this host that tasks and other hosts reach, registered as the berth.host-address attribute: bridge and host mode tasks of services with serviceRegistries are registered in Cloud Map (SRV) at it with their host ports (BERTH_HOST_ADDRESS; default: the Docker bridge gateway)")
 	fs.StringVar(&cfg.LaunchType, "launch-type", cfg.LaunchType, "`TYPE` of capacity this agent is: EC2, EXTERNAL or FARGATE (serves the FARGATE and FARGATE_SPOT capacity providers), registered as berth.launch-type (BERTH_LAUNCH_TYPE; default EC2)")
 }
 
@@ -90,6 +91,10 @@ func mergeUnset(cfg *agent.Config, file agent.Config) {
 	setS(&cfg.InstanceType, file.InstanceType)
 	setS(&cfg.Pool, file.Pool)
 	setS(&cfg.LaunchType, file.LaunchType)
+	setS(&cfg.HostAddress, file.HostAddress)
+	if cfg.TaskDNS == nil {
+		cfg.TaskDNS = file.TaskDNS
+	}
 	if cfg.ReservedMemory == 0 {
 		cfg.ReservedMemory = file.ReservedMemory
 	}

@@ -126,7 +126,12 @@ func runServer(ctx context.Context, args []string, log *slog.Logger, up bool) er
 	lostAfter := fs.Duration("service-lost-host-grace", api.DefaultLostAfter, "how long an instance's agent may stay disconnected before its service tasks are replaced elsewhere")
 	throttleBase := fs.Duration("service-throttle-base", api.DefaultThrottleBase, "first hold on launches after three service tasks in a row failed to start (doubles with each further failure)")
 	lbAddress := fs.String("lb-address", "", "`HOST` load balancer listeners open their ports on (default: the host of --listen)")
-	dnsListen := fs.String("dns-listen", "", "`HOST:PORT` of the built-in DNS server for Cloud Map names (off when empty)")
+	lbCerts := fs.String("lb-certificates", "", "`DIR` of HTTPS/TLS listener certificates: <certificate id>.pem with the chain and key (default: self-signed)")
+	dnsHelp := "`HOST:PORT` of the built-in DNS server for Cloud Map names (off when empty)"
+	if up {
+		dnsHelp = "`HOST:PORT` of the built-in DNS server for Cloud Map names (default: port 53 of the Docker bridge gateway, which tasks then use as their DNS server unless --task-dns is given; empty: off)"
+	}
+	dnsListen := fs.String("dns-listen", "", dnsHelp)
 	retention := fs.Duration("stopped-task-retention", api.DefaultStoppedTaskRetention, "how long STOPPED tasks stay describable before their records are deleted")
 	throttleMax := fs.Duration("service-throttle-max", api.DefaultThrottleMax, "longest hold on launches of a failing service")
 	var agentCfg agent.Config
@@ -140,7 +145,8 @@ func runServer(ctx context.Context, args []string, log *slog.Logger, up bool) er
 		Controller:           api.ControllerConfig{HealthyAfter: *healthyAfter, LostAfter: *lostAfter, ThrottleBase: *throttleBase, ThrottleMax: *throttleMax},
 		StoppedTaskRetention: *retention,
 		DNSListen:            *dnsListen,
-		LBAddress:            *lbAddress}
+		LBAddress:            *lbAddress,
+		LBCertificates:       *lbCerts}
 	if *credFile != "" {
 		creds, err := sigv4.LoadCredentialsFile(*credFile)
 		if err != nil {
@@ -161,8 +167,11 @@ func runServer(ctx context.Context, args []string, log *slog.Logger, up bool) er
 		}
 		return server.Run(ctx, cfg)
 	}
-	// berth up: the server, then an agent on the local Docker joining the
-	// default cluster through it.
+	// berth up: the server, with DNS for its tasks, then an agent on the
+	// local Docker joining the default cluster through it.
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	cfg.DNSListen = upDNS(ctx, log, *dnsListen, explicit["dns-listen"], explicit["task-dns"], &agentCfg)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	agentDone := make(chan error, 1)

@@ -37,6 +37,10 @@ type Agent struct {
 	host        runtime.HostInfo
 }
 
+// HostAddressAttribute is the container instance attribute holding
+// Config.HostAddress (api.HostAddressAttribute reads it).
+const HostAddressAttribute = "berth.host-address"
+
 // reservedPorts are the TCP ports ECS reserves on every instance.
 var reservedPorts = []uint16{22, 2375, 2376, 51678, 51679}
 
@@ -45,6 +49,9 @@ var reservedPorts = []uint16{22, 2375, 2376, 51678, 51679}
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cfg.Defaults()
 	if err := cfg.checkCapacity(); err != nil {
+		return err
+	}
+	if err := cfg.checkHostAddress(); err != nil {
 		return err
 	}
 	if cfg.ServerURL == "" {
@@ -69,6 +76,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	a.client = sdkclient.ECS(&http.Client{Timeout: 30 * time.Second}, cfg.ServerURL, cfg.Region, cfg.AccessKey, cfg.SecretKey)
 	if a.host, err = rt.Info(ctx); err != nil {
 		return err
+	}
+	if a.cfg.HostAddress == "" {
+		a.cfg.HostAddress = a.host.BridgeGateway
+	}
+	if a.cfg.HostAddress == "" {
+		a.log.Warn("this host's address is unknown (Docker reports no default bridge gateway): bridge and host mode service tasks here will not be registered in Cloud Map; pass --host-address IP")
 	}
 	if err := a.identity(); err != nil {
 		return err
@@ -260,6 +273,10 @@ func (a *Agent) attributes() []types.Attribute {
 	out = append(out, attr(capacity.LaunchTypeAttribute, a.cfg.LaunchType))
 	if a.cfg.Pool != "" {
 		out = append(out, attr(capacity.PoolAttribute, a.cfg.Pool))
+	}
+	// Where Cloud Map registers this host's bridge and host mode tasks.
+	if a.cfg.HostAddress != "" {
+		out = append(out, attr(HostAddressAttribute, a.cfg.HostAddress))
 	}
 	for _, c := range capabilities {
 		out = append(out, attr(c, ""))

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -65,6 +66,13 @@ type Config struct {
 	// DNS server (berth server --dns-listen IP:53) makes service discovery
 	// names resolve inside tasks.
 	TaskDNS []string
+	// HostAddress is the address of this host that tasks and other hosts
+	// reach (BERTH_HOST_ADDRESS), registered as the attribute
+	// berth.host-address: bridge and host mode tasks of services with
+	// serviceRegistries are registered in Cloud Map at it. When empty, the
+	// gateway of Docker's default bridge, which both the host and
+	// containers on bridge networks reach (published ports bind 0.0.0.0).
+	HostAddress string
 	// Heartbeat is the session heartbeat interval (10s when 0).
 	Heartbeat time.Duration
 	Version   string
@@ -120,6 +128,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		c.TaskDNS = strings.Split(v, ",")
 	}
 	set("BERTH_LAUNCH_TYPE", &c.LaunchType)
+	set("BERTH_HOST_ADDRESS", &c.HostAddress)
 	if v := getenv("ECS_RESERVED_MEMORY"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -165,6 +174,18 @@ func (c *Config) checkCapacity() error {
 	}
 	if c.Pool != "" && !poolRE.MatchString(c.Pool) {
 		return fmt.Errorf("pool %q: want up to 128 letters, numbers and _ . @ / \\ : - or spaces", c.Pool)
+	}
+	return nil
+}
+
+// checkHostAddress validates the host address: an IPv4 address, as Cloud
+// Map's AWS_INSTANCE_IPV4 must be.
+func (c *Config) checkHostAddress() error {
+	if c.HostAddress == "" {
+		return nil
+	}
+	if a, err := netip.ParseAddr(c.HostAddress); err != nil || !a.Is4() {
+		return fmt.Errorf("host address %q: want an IPv4 address", c.HostAddress)
 	}
 	return nil
 }

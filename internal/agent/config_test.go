@@ -20,6 +20,8 @@ ECS_INSTANCE_ATTRIBUTES={"stack": "blue", "team":"core"}
 ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=10m
 ECS_CONTAINER_STOP_TIMEOUT="45s"
 ECS_AVAILABILITY_ZONE=us-east-1b
+BERTH_HOST_ADDRESS=192.0.2.10
+BERTH_TASK_DNS=192.0.2.53
 `
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
@@ -36,6 +38,7 @@ ECS_AVAILABILITY_ZONE=us-east-1b
 		Cluster: "prod", ReservedMemory: 256, ReservedPorts: []uint16{8000, 8001}, ReservedPortsUDP: []uint16{53},
 		Attributes:      map[string]string{"stack": "blue", "team": "core"},
 		TaskCleanupWait: 10 * time.Minute, StopTimeout: 45 * time.Second, AvailabilityZone: "us-east-1b",
+		HostAddress: "192.0.2.10", TaskDNS: []string{"192.0.2.53"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("config\n got %+v\nwant %+v", c, want)
@@ -65,5 +68,14 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 	}
 	if _, err := LoadFile(path); err == nil {
 		t.Error("a line without = was accepted")
+	}
+}
+
+func TestConfigHostAddress(t *testing.T) {
+	for addr, ok := range map[string]bool{"": true, "192.0.2.10": true, "172.17.0.1": true, "::1": false, "host.local": false, "192.0.2.10:53": false} {
+		c := Config{HostAddress: addr}
+		if err := c.checkHostAddress(); (err == nil) != ok {
+			t.Errorf("host address %q: error %v, want ok %v", addr, err, ok)
+		}
 	}
 }

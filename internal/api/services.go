@@ -425,6 +425,9 @@ func (e *ECS) checkService(ctx context.Context, c *ecsapi.Cluster, s *ecsapi.Ser
 		if ecsapi.Value(r.RegistryArn) == "" {
 			return invalidParam("serviceRegistries: registryArn is required.")
 		}
+		if err := e.checkRegistryPorts(ctx, r, def); err != nil {
+			return err
+		}
 		if r.ContainerName != nil {
 			if err := checkContainerPort(def, *r.ContainerName, r.ContainerPort); err != nil {
 				return err

@@ -101,16 +101,6 @@ type controllerState struct {
 	Targets []lbTarget `json:"targets,omitempty"`
 }
 
-// ServiceRegistry is where services' serviceRegistries register their
-// tasks (Cloud Map).
-type ServiceRegistry interface {
-	Register(ctx context.Context, service, id string, attrs map[string]string) error
-	Deregister(ctx context.Context, service, id string) error
-}
-
-// SetServiceRegistry connects the controller to Cloud Map.
-func (e *ECS) SetServiceRegistry(r ServiceRegistry) { e.registry = r }
-
 // svcTask is one task of a service as a pass sees it.
 type svcTask struct {
 	key  string
@@ -541,7 +531,7 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 		stopping[s.TaskID] = true
 	}
 	e.syncTargets(ctx, p, svc, tasks, stopping, &state, &wait)
-	if err := e.syncRegistries(ctx, svc, tasks, &state); err != nil {
+	if err := e.syncRegistries(ctx, p, svc, tasks, &state); err != nil {
 		return 0, err
 	}
 	if st := mustJSON(state); string(st) != string(rec.Controller) {
@@ -823,80 +813,4 @@ func unableToPlace(service string, fs []placement.Failure) string {
 		why = fmt.Sprintf("encountered error %q", best.Detail)
 	}
 	return fmt.Sprintf("(service %s) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance %s) %s. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.", service, lastSegment(best.ARN), why)
-}
-
-// syncRegistries registers the service's RUNNING, healthy awsvpc tasks in
-// its Cloud Map registries (instance id = task id, AWS_INSTANCE_IPV4 = the
-// task's address, AWS_INSTANCE_PORT = the registry's port or container
-// port) and deregisters the ones that stopped or are stopping. Calls are
-// idempotent, so a pass whose write fails repeats them harmlessly.
-func (e *ECS) syncRegistries(ctx context.Context, svc *ecsapi.Service, tasks []svcTask, state *controllerState) error {
-	if e.registry == nil || (len(svc.ServiceRegistries) == 0 && len(state.Registered) == 0) {
-		return nil
-	}
-	want := map[string]map[string]string{}
-	for _, reg := range svc.ServiceRegistries {
-		regID := lastSegment(ecsapi.Value(reg.RegistryArn))
-		port := ecsapi.Value(reg.Port)
-		if port == 0 {
-			port = ecsapi.Value(reg.ContainerPort)
-		}
-		for i := range tasks {
-			tk := &tasks[i].view.Task
-			if ecsapi.Value(tk.LastStatus) != lifecycle.Running || ecsapi.Value(tk.DesiredStatus) != lifecycle.Running ||
-				ecsapi.Value(tk.HealthStatus) == ecsapi.HealthStatusUNHEALTHY || ecsapi.Value(svc.Status) != statusActive {
-				continue
-			}
-			ip := taskIPv4(tk)
-			if ip == "" {
-				continue // bridge and host tasks: not registered yet
-			}
-			attrs := map[string]string{"AWS_INSTANCE_IPV4": ip, "ECS_SERVICE_NAME": ecsapi.Value(svc.ServiceName), "ECS_TASK_DEFINITION_FAMILY": familyOfARN(ecsapi.Value(tk.TaskDefinitionArn))}
-			if port > 0 {
-				attrs["AWS_INSTANCE_PORT"] = fmt.Sprint(port)
-			}
-			want[regID+"/"+lastSegment(ecsapi.Value(tk.TaskArn))] = attrs
-		}
-	}
-	for key, attrs := range want {
-		if slices.Contains(state.Registered, key) {
-			continue
-		}
-		regID, taskID, _ := strings.Cut(key, "/")
-		if err := e.registry.Register(ctx, regID, taskID, attrs); err != nil {
-			return fmt.Errorf("register task %s in %s: %w", taskID, regID, err)
-		}
-	}
-	var kept []string
-	for _, key := range state.Registered {
-		if _, ok := want[key]; ok {
-			kept = append(kept, key)
-			continue
-		}
-		regID, taskID, _ := strings.Cut(key, "/")
-		if err := e.registry.Deregister(ctx, regID, taskID); err != nil {
-			return fmt.Errorf("deregister task %s from %s: %w", taskID, regID, err)
-		}
-	}
-	for key := range want {
-		if !slices.Contains(kept, key) {
-			kept = append(kept, key)
-		}
-	}
-	slices.Sort(kept)
-	state.Registered = kept
-	return nil
-}
-
-// taskIPv4 is an awsvpc task's address (its ENI attachment's
-// privateIPv4Address), or "".
-func taskIPv4(tk *ecsapi.Task) string {
-	for _, a := range tk.Attachments {
-		for _, d := range a.Details {
-			if ecsapi.Value(d.Name) == "privateIPv4Address" {
-				return ecsapi.Value(d.Value)
-			}
-		}
-	}
-	return ""
 }
