@@ -3,6 +3,8 @@ package api
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/deploy"
 	"github.com/berth-dev/berth/internal/ecsapi"
 	"github.com/berth-dev/berth/internal/lifecycle"
+	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/taskdef"
 )
 
@@ -22,12 +25,17 @@ type LoadBalancers interface {
 	// DeregisterTarget starts the target draining; a target that is not
 	// registered is not an error.
 	DeregisterTarget(ctx context.Context, tgARN, id string, port int32) error
-	// TargetHealth is the registered target's health state (initial,
-	// healthy, unhealthy, unused, unavailable), "" when not registered.
+	// TargetHealth is the target's health state (initial, healthy,
+	// unhealthy, unused, unavailable, or draining while its deregistration
+	// is in progress), "" when the target group does not hold it (never
+	// registered, or its deregistration completed).
 	TargetHealth(ctx context.Context, tgARN, id string, port int32) (state string, err error)
 	// TargetType is the target group's target type (ip, instance, ...),
 	// "" when it does not exist.
 	TargetType(ctx context.Context, tgARN string) (string, error)
+	// DeregistrationDelay is how long the target group's deregistered
+	// targets drain at most (deregistration_delay.timeout_seconds).
+	DeregistrationDelay(ctx context.Context, tgARN string) (time.Duration, error)
 }
 
 // SetLoadBalancers connects the controller to ELBv2.
@@ -41,7 +49,7 @@ const lbPoll = 5 * time.Second
 const (
 	targetHealthy     = "healthy"
 	targetUnhealthy   = "unhealthy"
-	targetUnused      = "unused"      // the target group has no load balancer
+	targetUnused      = "unused"      // the target group has no load balancer, or the target is not registered
 	targetUnavailable = "unavailable" // health checks are disabled
 )
 
@@ -284,4 +292,126 @@ func (e *ECS) checkTargetType(ctx context.Context, tgARN string, def *ecsapi.Tas
 		return invalidParam("The provided target group %s has target type %s, which is incompatible with the %s network mode specified in the task definition.", tgARN, tt, mode)
 	}
 	return nil
+}
+
+// The DEACTIVATING wait: a service task the controller stops while it has
+// registered targets is held (stopHold) until their deregistration
+// completes, so the requests in flight finish on it.
+const (
+	// deactivatePoll is how often a pass looks again while a task's stop
+	// is held: ELB completing a deregistration does not wake the
+	// controller.
+	deactivatePoll = time.Second
+	// holdSlack is added to the largest deregistration delay: by then ELB
+	// has completed the deregistration in any case.
+	holdSlack = 5 * time.Second
+	// defaultDeregistrationDelay is ELB's default, assumed when the delay
+	// cannot be read.
+	defaultDeregistrationDelay = 300 * time.Second
+)
+
+// holdStop holds the stop of a task the controller is stopping (already
+// desired STOPPED) while its registered targets drain: the task becomes
+// DEACTIVATING and its agent keeps it running until releaseHolds lets it
+// stop, at the latest after the largest deregistration delay of its target
+// groups (plus holdSlack). A task without registered targets, or whose
+// agent is disconnected (it would not hear of the hold), is not held. It
+// reports whether the task is held.
+func (e *ECS) holdStop(ctx context.Context, p *pass, rec *taskRecord, registered []lbTarget) bool {
+	if e.lbs == nil {
+		return false
+	}
+	if _, gone := p.gone[rec.InstanceID]; gone {
+		return false
+	}
+	id := lastSegment(ecsapi.Value(rec.Task.TaskArn))
+	var ts []lbTarget
+	for _, t := range registered {
+		if t.Task == id {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 0 {
+		return false
+	}
+	var delay time.Duration
+	for _, t := range ts {
+		d, err := e.lbs.DeregistrationDelay(ctx, t.TargetGroup)
+		if err != nil {
+			e.log.Warn("service controller: deregistration delay", "targetGroup", t.TargetGroup, "err", err)
+			d = defaultDeregistrationDelay
+		}
+		delay = max(delay, d)
+	}
+	rec.Hold = &stopHold{Until: p.now.Add(delay + holdSlack).UTC(), Targets: ts}
+	rec.Task.LastStatus = ecsapi.Ptr(lifecycle.Deactivating)
+	return true
+}
+
+// holdDone says whether a held stop may go ahead at now: every target's
+// deregistration completed (ELB no longer has it: state "" or unused), or
+// the hold's deadline passed. states are the targets' current states, in
+// the order of h.Targets ("draining" or an error's "?" hold on).
+func holdDone(h *stopHold, now time.Time, states []string) bool {
+	if !now.Before(h.Until) {
+		return true
+	}
+	for _, s := range states {
+		if s != "" && s != targetUnused {
+			return false
+		}
+	}
+	return true
+}
+
+// releaseHolds lets the service's held tasks stop once their targets'
+// deregistration completed or their hold expired: it returns the writes
+// that clear the holds (the task stays DEACTIVATING, desired STOPPED; its
+// agent now hears STOPPED and stops it), conditioned on the revisions the
+// pass read. While a hold stays, it asks for a pass within deactivatePoll.
+func (e *ECS) releaseHolds(ctx context.Context, p *pass, tasks []svcTask, wait *time.Duration) ([]store.Cond, []store.Op, error) {
+	var conds []store.Cond
+	var ops []store.Op
+	for i := range tasks {
+		tk := &tasks[i].view.Task
+		if ecsapi.Value(tk.LastStatus) != lifecycle.Deactivating || ecsapi.Value(tk.DesiredStatus) != lifecycle.Stopped {
+			continue
+		}
+		kv, err := e.st.Get(ctx, tasks[i].key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, nil, err
+		}
+		if kv.ModRev != tasks[i].rev {
+			return nil, nil, store.ErrConflict // changed since the pass read it: read again
+		}
+		var rec taskRecord
+		if err := json.Unmarshal(kv.Value, &rec); err != nil {
+			return nil, nil, fmt.Errorf("task %s: %w", kv.Key, err)
+		}
+		if rec.Hold == nil {
+			continue
+		}
+		states := make([]string, len(rec.Hold.Targets))
+		if e.lbs != nil && p.now.Before(rec.Hold.Until) {
+			for j, t := range rec.Hold.Targets {
+				s, err := e.lbs.TargetHealth(ctx, t.TargetGroup, t.ID, t.Port)
+				if err != nil {
+					e.log.Warn("service controller: target health", "task", t.Task, "targetGroup", t.TargetGroup, "target", t.ID, "err", err)
+					s = "?"
+				}
+				states[j] = s
+			}
+		}
+		if !holdDone(rec.Hold, p.now, states) {
+			recheckAt(wait, min(deactivatePoll, rec.Hold.Until.Sub(p.now)))
+			continue
+		}
+		rec.Hold = nil
+		rec.Task.Version++
+		conds = append(conds, store.Cond{Key: kv.Key, ModRev: kv.ModRev})
+		ops = append(ops, store.Put(kv.Key, mustJSON(rec)))
+	}
+	return conds, ops, nil
 }

@@ -63,6 +63,10 @@ func (f *fakeLBs) TargetType(_ context.Context, tg string) (string, error) {
 	return f.types[tg], nil
 }
 
+func (f *fakeLBs) DeregistrationDelay(context.Context, string) (time.Duration, error) {
+	return 300 * time.Second, nil
+}
+
 func (f *fakeLBs) set(tg, id string, port int32, state string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

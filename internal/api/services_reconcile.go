@@ -380,6 +380,12 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 		state.Throttled = 0
 	}
 
+	// Held stops whose targets are deregistered go ahead (services_lb.go).
+	relConds, relOps, err := e.releaseHolds(ctx, p, tasks, &wait)
+	if err != nil {
+		return 0, err
+	}
+
 	// The deployment circuit breaker.
 	if cb := circuitBreaker(svc); cb != nil && cb.Enable && ecsapi.Value(svc.Deployments[0].RolloutState) == ecsapi.DeploymentRolloutStateINPROGRESS &&
 		int(failed[primary]) >= deploy.CircuitThreshold(int(svc.DesiredCount)) {
@@ -397,7 +403,7 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 		}
 		events = append(events, e.tripCircuitBreaker(p, svc, &state, cb.Rollback)...)
 		rec.Controller = mustJSON(state)
-		return wait, e.writeService(ctx, rec, kv, nil, nil, events, p.now)
+		return wait, e.writeService(ctx, rec, kv, relConds, relOps, events, p.now)
 	}
 	if ecsapi.Value(svc.Deployments[0].RolloutState) == ecsapi.DeploymentRolloutStateFAILED {
 		in.HoldStarts = true // failed without a deployment to roll back to: stalled
@@ -420,10 +426,10 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 	}
 	recheckAt(&wait, d.Recheck)
 
-	var conds []store.Cond
-	var ops []store.Op
+	conds, ops := relConds, relOps
 
-	// Stops.
+	// Stops: a task with registered targets waits DEACTIVATING for them
+	// to drain before its agent stops it.
 	var stopped []string
 	for _, s := range d.Stop {
 		st := byID[s.TaskID]
@@ -448,6 +454,9 @@ func (e *ECS) reconcileService(ctx context.Context, p *pass, rec serviceRecord, 
 			events = append(events, fmt.Sprintf("(service %s) (task %s) failed container health checks.", name, s.TaskID))
 		}
 		stopTaskRecord(&tr, lifecycle.CodeServiceSchedulerInitiated, reason)
+		if e.holdStop(ctx, p, &tr, state.Targets) {
+			recheckAt(&wait, deactivatePoll)
+		}
 		conds = append(conds, store.Cond{Key: st.key, ModRev: st.rev})
 		ops = append(ops, store.Put(st.key, mustJSON(tr)))
 		stopped = append(stopped, "(task "+s.TaskID+")")

@@ -38,6 +38,9 @@ type taskRecord struct {
 	Definition *ecsapi.TaskDefinition `json:"definition"`
 	InstanceID string                 `json:"instanceId"`
 	Reserved   reservation            `json:"reserved"`
+	// Hold holds a service task's stop while its load balancer targets
+	// drain (tasks_state.go); every writer keeps it.
+	Hold *stopHold `json:"stopHold,omitempty"`
 }
 
 // reservation is what a task holds on its instance until it is STOPPED:

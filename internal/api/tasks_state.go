@@ -54,9 +54,13 @@ func (e *ECS) ApplyTaskState(ctx context.Context, cluster, instanceID string, st
 		if instanceID != "" && rec.InstanceID != instanceID {
 			return fmt.Errorf("%w: %s", ErrWrongInstance, st.TaskARN)
 		}
+		// Forward only: a held task's RUNNING reports leave it DEACTIVATING.
 		ch := lifecycle.Apply(&rec.Task, st, e.now())
 		if !ch.Changed {
 			return nil
+		}
+		if rec.Hold != nil && lifecycle.Rank(ecsapi.Value(rec.Task.LastStatus)) > lifecycle.Rank(lifecycle.Deactivating) {
+			rec.Hold = nil // it stops by itself (its containers exited): nothing to hold
 		}
 		id := lastSegment(ecsapi.Value(rec.Task.TaskArn))
 		conds := []store.Cond{{Key: taskKey(cluster, id), ModRev: rev}}
@@ -98,8 +102,21 @@ func countTask(ci *ecsapi.ContainerInstance, c taskClass, d int32) {
 	}
 }
 
-// Manifest is the agent's view of a stored task. ok is false for a value
-// that is not a task record.
+// stopHold holds a service task's stop while its load balancer targets
+// drain (ECS's DEACTIVATING): the task is desired STOPPED and DEACTIVATING,
+// but its agent is told RUNNING, so its containers keep serving the
+// requests in flight, until the service controller releases it (every
+// target's deregistration completed, or Until passed). It is stored with
+// the task, so a restarted server resumes the wait; it is never part of
+// the API shape.
+type stopHold struct {
+	Until time.Time `json:"until"`
+	// Targets are the task's targets being deregistered.
+	Targets []lbTarget `json:"targets,omitempty"`
+}
+
+// Manifest is the agent's view of a stored task: a task whose stop is held
+// (stopHold) is still desired RUNNING there.
 func Manifest(value []byte, modRev int64) (m agentproto.TaskManifest, instanceID string, err error) {
 	var rec taskRecord
 	if err := json.Unmarshal(value, &rec); err != nil {
@@ -121,6 +138,9 @@ func Manifest(value []byte, modRev int64) (m agentproto.TaskManifest, instanceID
 	}
 	if t.CreatedAt != nil {
 		m.CreatedAt = t.CreatedAt.Time
+	}
+	if rec.Hold != nil && m.DesiredStatus == lifecycle.Stopped {
+		m.DesiredStatus, m.StopReason = lifecycle.Running, ""
 	}
 	return m, rec.InstanceID, nil
 }

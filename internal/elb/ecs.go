@@ -2,6 +2,8 @@ package elb
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/berth-dev/berth/internal/elbv2api"
 )
@@ -52,11 +54,16 @@ func (s ServiceTargets) DeregisterTarget(ctx context.Context, tgARN, id string, 
 	return err
 }
 
-// TargetHealth returns the health state of the registered target id:port
-// (initial, healthy, unhealthy, unused, unavailable), or "" when it is not
-// registered (or only draining).
+// TargetHealth returns the health state of the target id:port (initial,
+// healthy, unhealthy, unused, unavailable, or draining while its
+// deregistration is in progress), or "" when it is not in the target group
+// (never registered, or its deregistration completed) or the target group
+// does not exist.
 func (s ServiceTargets) TargetHealth(ctx context.Context, tgARN, id string, port int32) (string, error) {
 	tg, err := s.e.TargetGroup(ctx, tgARN)
+	if errors.Is(err, ErrTargetGroupNotFound) {
+		return "", nil
+	}
 	if err != nil {
 		return "", err
 	}
@@ -64,11 +71,25 @@ func (s ServiceTargets) TargetHealth(ctx context.Context, tgARN, id string, port
 		port = tg.Port
 	}
 	for _, t := range tg.Targets {
-		if t.ID == id && t.Port == port && !t.Draining() {
+		if t.ID == id && t.Port == port {
 			return t.State, nil
 		}
 	}
 	return "", nil
+}
+
+// DeregistrationDelay returns the target group's deregistration delay
+// (deregistration_delay.timeout_seconds): how long a deregistered target
+// drains at most. It is zero when the target group does not exist.
+func (s ServiceTargets) DeregistrationDelay(ctx context.Context, tgARN string) (time.Duration, error) {
+	tg, err := s.e.TargetGroup(ctx, tgARN)
+	if errors.Is(err, ErrTargetGroupNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return tg.DeregistrationDelay, nil
 }
 
 // TargetType returns the target group's target type (instance, ip, lambda,

@@ -523,8 +523,18 @@ func (e *ELB) SetTargets(ctx context.Context, arn string, targets []Target) erro
 // registered target (its port zero for the target group's port): state is
 // a TargetHealthStateEnum value (initial, healthy, unhealthy, ...), reason a
 // TargetHealthReasonEnum value ("" when healthy), description ELB's wording
-// of the reason when empty. Reports for draining targets are ignored;
-// unregistered ones are ErrTargetNotRegistered.
+// of the reason when empty. Other reports for unregistered targets are
+// ErrTargetNotRegistered.
+//
+// State unused is how the data plane says a draining target's
+// deregistration completed (no request in flight any more, or the delay
+// passed): the target is removed at once, as ELB completes a deregistration
+// early when the target has nothing in flight; DescribeTargetHealth no
+// longer lists it, and reports it unused (Target.NotRegistered) when it is
+// named. An unused report for a target that is no longer there is not an
+// error, and one for a registered target (a late report of an earlier
+// registration's drain) is ignored. Other reports for draining targets are
+// ignored too.
 func (e *ELB) SetTargetHealth(ctx context.Context, tgARN string, target Target, state, reason, description string) error {
 	if !slices.Contains(elbv2api.TargetHealthStateEnum("").Values(), state) || reason != "" && !slices.Contains(elbv2api.TargetHealthReasonEnum("").Values(), reason) {
 		return fmt.Errorf("%w: %q %q", ErrInvalidHealth, state, reason)
@@ -539,8 +549,16 @@ func (e *ELB) SetTargetHealth(ctx context.Context, tgARN string, target Target, 
 			t.Port = elbv2api.Value(tg.Port)
 		}
 		i := slices.IndexFunc(ts, func(h targetRecord) bool { return sameTarget(tg, h.Target, t) })
-		if i < 0 {
+		unused := state == string(elbv2api.TargetHealthStateEnumUnused)
+		switch {
+		case i < 0 && unused:
+			return ts, false, nil
+		case i < 0:
 			return nil, false, ErrTargetNotRegistered
+		case unused && !ts[i].DeregisteredAt.IsZero():
+			return slices.Delete(ts, i, i+1), true, nil // deregistration completed
+		case unused:
+			return ts, false, nil
 		}
 		h := &ts[i]
 		if !h.DeregisteredAt.IsZero() || h.State == state && h.Reason == reason && h.Description == description {

@@ -6,8 +6,10 @@
 //	sleep N                   sleep N seconds (float), exit 0; SIGTERM exits 0
 //	                          at once unless IGNORE_SIGTERM=1
 //	serve PORT [BODY]         HTTP on :PORT: / answers BODY (default "hello
-//	                          from $HOSTNAME"), /health "ok", /env/NAME the
-//	                          variable; exits 0 on SIGTERM
+//	                          from $HOSTNAME"), /health "ok" (500 once
+//	                          /health/fail was called), /sleep/SECONDS BODY
+//	                          after that long, /env/NAME the variable;
+//	                          exits 0 on SIGTERM
 //	exit CODE [DELAY]         sleep DELAY seconds, exit CODE
 //	get [--retry N] URL       GET (5 s timeout), print the body; exit 0 on 2xx;
 //	                          $VARS in URL are expanded;
@@ -28,6 +30,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -135,8 +138,30 @@ func cmdServe(args []string) int {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, body)
 	})
+	var sick atomic.Bool
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		if sick.Load() {
+			http.Error(w, "failing on request", http.StatusInternalServerError)
+			return
+		}
 		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("GET /health/fail", func(w http.ResponseWriter, _ *http.Request) {
+		sick.Store(true)
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("GET /sleep/{seconds}", func(w http.ResponseWriter, r *http.Request) {
+		secs, err := strconv.ParseFloat(r.PathValue("seconds"), 64)
+		if err != nil || secs < 0 || secs > 3600 {
+			http.Error(w, "seconds: a number from 0 to 3600", http.StatusBadRequest)
+			return
+		}
+		select {
+		case <-time.After(time.Duration(secs * float64(time.Second))):
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, body)
 	})
 	mux.HandleFunc("GET /env/{name}", func(w http.ResponseWriter, r *http.Request) {
 		v, ok := os.LookupEnv(r.PathValue("name"))
