@@ -23,7 +23,7 @@ func agentFlags(fs *flag.FlagSet, cfg *agent.Config) {
 	fs.StringVar(&cfg.AvailabilityZone, "availability-zone", cfg.AvailabilityZone, "`ZONE` reported as the ecs.availability-zone attribute")
 	fs.StringVar(&cfg.InstanceType, "instance-type", cfg.InstanceType, "`TYPE` reported as the ecs.instance-type attribute")
 	fs.StringVar(&cfg.IntrospectionAddr, "introspection-addr", cfg.IntrospectionAddr, "`HOST:PORT` of the introspection API")
-	fs.StringVar(&cfg.MetadataAddr, "metadata-addr", cfg.MetadataAddr, "`HOST:PORT` of the task metadata endpoint (default: the Docker bridge gateway, any port)")
+	fs.StringVar(&cfg.MetadataAddr, "metadata-addr", cfg.MetadataAddr, "`HOST:PORT` of the task metadata endpoint (default: 169.254.170.2, port 80, as in ECS when run as root on Linux; else the Docker bridge gateway, any port)")
 	fs.StringVar(&cfg.AwsvpcSubnet, "awsvpc-subnet", cfg.AwsvpcSubnet, "`CIDR` of the network awsvpc tasks get addresses on (default: Docker chooses)")
 	fs.DurationVar(&cfg.TaskCleanupWait, "task-cleanup-wait", cfg.TaskCleanupWait, "how long stopped task containers are kept")
 	fs.StringVar(&cfg.Pool, "pool", cfg.Pool, "agent pool `NAME`, registered as the berth.pool attribute: the capacity provider whose Auto Scaling group is named NAME places tasks here (BERTH_POOL)")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"time"
@@ -89,7 +90,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := a.registerWithRetry(ctx); err != nil {
 		return err
 	}
-	endpoints, metaBase, err := a.listenEndpoints()
+	endpoints, metaBase, err := a.listenEndpoints(ctx)
 	if err != nil {
 		return err
 	}
@@ -292,10 +293,12 @@ func (a *Agent) attributes() []types.Attribute {
 	return out
 }
 
-// listenEndpoints opens the introspection and metadata listeners. The
-// metadata endpoint listens where containers reach the host: the default
-// bridge's gateway unless configured.
-func (a *Agent) listenEndpoints() (endpointListeners, string, error) {
+// listenEndpoints opens the introspection and metadata listeners and
+// returns the metadata endpoint's base URL for containers. The metadata
+// endpoint listens where planMetadata says (linklocal.go): 169.254.170.2 as
+// in ECS when the agent can serve there, else the default bridge's gateway,
+// unless configured.
+func (a *Agent) listenEndpoints(ctx context.Context) (endpointListeners, string, error) {
 	var l endpointListeners
 	var err error
 	if l.introspection, err = net.Listen("tcp", a.cfg.IntrospectionAddr); err != nil {
@@ -306,19 +309,35 @@ func (a *Agent) listenEndpoints() (endpointListeners, string, error) {
 		}
 		a.log.Warn("introspection address busy; serving elsewhere (set --introspection-addr)", "wanted", a.cfg.IntrospectionAddr, "addr", l.introspection.Addr().String())
 	}
-	addr := a.cfg.MetadataAddr
-	if addr == "" {
-		gw := a.host.BridgeGateway
-		if gw == "" {
-			gw = "127.0.0.1"
+	f := metadataFacts{Configured: a.cfg.MetadataAddr, OS: goruntime.GOOS, Root: os.Geteuid() == 0, Gateway: a.host.BridgeGateway}
+	var own net.Listener // linkLocalIP:linkLocalPort, when this agent holds it
+	if f.tryLinkLocal() {
+		if f.AddrErr = addLinkLocalAddress(); f.AddrErr == nil {
+			if own, f.PortErr = net.Listen("tcp", net.JoinHostPort(linkLocalIP, strconv.Itoa(linkLocalPort))); f.PortErr == nil {
+				f.RedirectErr = ensureMetadataRedirect(ctx)
+			}
 		}
-		addr = net.JoinHostPort(gw, "0")
 	}
-	if l.metadata, err = net.Listen("tcp", addr); err != nil {
-		l.introspection.Close()
-		return l, "", fmt.Errorf("task metadata endpoint on %s: %w", addr, err)
+	p := planMetadata(f)
+	if own != nil && own.Addr().String() == p.Listen {
+		l.metadata = own
+	} else {
+		if own != nil {
+			own.Close()
+		}
+		if l.metadata, err = net.Listen("tcp", p.Listen); err != nil {
+			l.introspection.Close()
+			return l, "", fmt.Errorf("task metadata endpoint on %s: %w", p.Listen, err)
+		}
 	}
-	return l, "http://" + l.metadata.Addr().String(), nil
+	base := p.Base
+	if base == "" {
+		base = "http://" + l.metadata.Addr().String()
+	}
+	if p.Note != "" {
+		a.log.Log(ctx, p.Level, p.Note, "url", base, "listen", l.metadata.Addr().String())
+	}
+	return l, base, nil
 }
 
 type endpointListeners struct {

@@ -40,8 +40,9 @@ type Config struct {
 	// IntrospectionAddr is the introspection API's address (":51678").
 	IntrospectionAddr string
 	// MetadataAddr is the task metadata endpoint's host:port; when empty the
-	// agent listens on the default bridge gateway, which containers in every
-	// network mode reach.
+	// agent serves it at 169.254.170.2 as ECS does when it can (root on
+	// Linux), else on the default bridge gateway, which containers in every
+	// network mode reach (linklocal.go).
 	MetadataAddr string
 	// TaskCleanupWait is how long stopped task containers are kept
 	// (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION, default 3h).
