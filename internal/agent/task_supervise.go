@@ -27,6 +27,7 @@ func (t *task) supervise(ctx context.Context) (code, reason string) {
 			if err := t.refresh(ctx, name); err != nil {
 				t.log.Warn("inspect container", "container", name, "err", err)
 			}
+			t.adoptRunStart(ctx, name)
 		}
 	}
 	begun := time.Now()
@@ -44,10 +45,13 @@ func (t *task) supervise(ctx context.Context) (code, reason string) {
 		if t.desiredStopped() {
 			return "", ""
 		}
+		// Restarts come first: a container restarted in place never
+		// stopped as far as its dependents (and the server) can tell.
+		t.restartExited(ctx)
 		if code, reason := t.startReady(ctx); code != "" {
 			return code, reason
 		}
-		if code, reason := t.checkExits(ctx); code != "" {
+		if code, reason := t.checkExits(); code != "" {
 			return code, reason
 		}
 		t.updateRunning()
@@ -196,55 +200,131 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// checkExits restarts containers whose restart policy covers their exit
-// and reports an essential container's exit as the task's end.
-func (t *task) checkExits(ctx context.Context) (code, reason string) {
+// restartExited restarts in place (the same Docker container) every
+// container whose restartPolicy covers its exit: ECS's rule, applied once
+// to each exit, as the ECS agent does when it sees the container stop.
+func (t *task) restartExited(ctx context.Context) {
 	for _, name := range t.order {
-		t.mu.Lock()
-		c := t.ctrs[name]
-		cc := t.cp.Containers[name]
-		stopped := c.status == lifecycle.Stopped && !c.stopping
-		restart := stopped && c.exitCode != nil && shouldRestart(c.def.RestartPolicy, *c.exitCode, cc.LastStart)
-		t.mu.Unlock()
-		if !stopped {
+		id, code, ran, ok := t.restartDue(name)
+		if !ok {
 			continue
 		}
-		if restart && cc.ID != "" {
-			t.log.Info("restarting container in place (restartPolicy)", "container", name, "exitCode", *c.exitCode)
-			if err := t.e.rt.StartContainer(ctx, cc.ID); err == nil {
-				t.mu.Lock()
-				cc.Restarts++
-				cc.LastStart = time.Now()
-				c.status, c.exitCode, c.reason = lifecycle.Pending, nil, ""
-				t.mu.Unlock()
-				if err := t.refresh(ctx, name); err != nil {
-					t.log.Warn("inspect container", "container", name, "err", err)
-				}
-				continue
+		if err := t.e.rt.StartContainer(ctx, id); err != nil {
+			if ctx.Err() == nil {
+				t.log.Warn("restart container in place (restartPolicy)", "container", name, "exitCode", code, "err", err)
 			}
+			continue
 		}
-		if essential(c.def) {
+		t.mu.Lock()
+		c, cc := t.ctrs[name], t.cp.Containers[name]
+		cc.Restarts++
+		n := cc.Restarts
+		c.status, c.exitCode, c.reason, c.finishedAt = lifecycle.Running, nil, "", time.Time{}
+		// The count is the metadata endpoints' RestartCount: keep it across
+		// agent restarts (a container restarts at most once per
+		// restartAttemptPeriod, so this write is rare).
+		err := t.e.cp.saveTask(t.cp)
+		t.mu.Unlock()
+		if err != nil {
+			t.log.Error("checkpoint task", "err", err)
+		}
+		t.log.Info("restarted container in place (restartPolicy)", "container", name, "exitCode", code, "ranFor", ran.Round(time.Millisecond), "restartCount", n)
+		if err := t.refresh(ctx, name); err != nil {
+			t.log.Warn("inspect container", "container", name, "err", err)
+		}
+	}
+}
+
+// restartDue says whether the exited container name is to be restarted
+// now, and then records the attempt: a failed start is not retried, the
+// container stays STOPPED. A task told to stop restarts nothing (StopTask
+// is not a crash), nor does a container the agent stopped.
+func (t *task) restartDue(name string) (id string, code int32, ran time.Duration, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, cc := t.ctrs[name], t.cp.Containers[name]
+	if cc.ID == "" || c.status != lifecycle.Stopped || c.stopping || c.exitCode == nil || t.cp.Manifest.DesiredStatus == lifecycle.Stopped {
+		return "", 0, 0, false
+	}
+	// The run began at the engine's start time or, when later (the run
+	// ended before the agent saw it running), at the agent's last start.
+	began := c.startedAt
+	if cc.LastStart.After(began) {
+		began = cc.LastStart
+	}
+	if began.IsZero() || c.finishedAt.IsZero() {
+		return "", 0, 0, false // how long it ran is unknown
+	}
+	code, ran = *c.exitCode, c.finishedAt.Sub(began)
+	if !restartAllowed(c.def.RestartPolicy, code, ran) {
+		return "", 0, 0, false
+	}
+	// The attempt starts a run: this exit is decided.
+	cc.LastStart = time.Now()
+	return cc.ID, code, ran, true
+}
+
+// adoptRunStart reads when an adopted container that exited had started:
+// a restart policy needs how long that run lasted.
+func (t *task) adoptRunStart(ctx context.Context, name string) {
+	t.mu.Lock()
+	c, id := t.ctrs[name], t.cp.Containers[name].ID
+	need := id != "" && c.status == lifecycle.Stopped && c.startedAt.IsZero() && c.exitCode != nil && restartCovers(c.def.RestartPolicy, *c.exitCode)
+	t.mu.Unlock()
+	if !need {
+		return
+	}
+	st, err := t.e.rt.InspectContainer(ctx, id)
+	if err != nil {
+		return
+	}
+	t.mu.Lock()
+	c.startedAt = st.StartedAt
+	t.mu.Unlock()
+}
+
+// checkExits reports an essential container's exit (one restartExited
+// did not restart) as the task's end.
+func (t *task) checkExits() (code, reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, name := range t.order {
+		c := t.ctrs[name]
+		if c.status == lifecycle.Stopped && !c.stopping && essential(c.def) {
 			return lifecycle.CodeEssentialContainerExited, lifecycle.ReasonEssentialExited
 		}
 	}
 	return "", ""
 }
 
-// shouldRestart applies ECS's container restart policy: enabled, the exit
-// code not ignored, and the container ran at least restartAttemptPeriod
-// (300 s by default) since its last start.
-func shouldRestart(p *ecsapi.ContainerRestartPolicy, exit int32, lastStart time.Time) bool {
-	if p == nil || !p.Enabled {
+// defaultRestartAttemptPeriod is restartAttemptPeriod's default (300 s).
+const defaultRestartAttemptPeriod = 300 * time.Second
+
+// restartCovers reports whether the policy may restart a container that
+// exited with exit: enabled, and the code not one of ignoredExitCodes.
+func restartCovers(p *ecsapi.ContainerRestartPolicy, exit int32) bool {
+	return p != nil && p.Enabled && !slices.Contains(p.IgnoredExitCodes, exit)
+}
+
+// restartAllowed applies ECS's container restart policy to one exit: the
+// policy covers the exit code and the run that ended lasted at least
+// restartAttemptPeriod (300 s by default). A container that exits earlier
+// is not restarted, so it restarts at most once per period.
+func restartAllowed(p *ecsapi.ContainerRestartPolicy, exit int32, ran time.Duration) bool {
+	if !restartCovers(p, exit) {
 		return false
 	}
-	if slices.Contains(p.IgnoredExitCodes, exit) {
-		return false
-	}
-	period := 300 * time.Second
+	period := defaultRestartAttemptPeriod
 	if p.RestartAttemptPeriod != nil {
 		period = time.Duration(*p.RestartAttemptPeriod) * time.Second
 	}
-	return time.Since(lastStart) >= period
+	return ran >= period
+}
+
+// shouldRestart is restartAllowed for a container that exits now, having
+// started at lastStart.
+func shouldRestart(p *ecsapi.ContainerRestartPolicy, exit int32, lastStart time.Time) bool {
+	return restartAllowed(p, exit, time.Since(lastStart))
 }
 
 // updateRunning moves the task to RUNNING once no container is pending.
