@@ -28,6 +28,7 @@ bench: build ## run the benchmarks side by side with their peers (see bench/RESU
 	$(GO) run ./bench/scheduler
 	bash bench/services/run.sh
 	$(GO) run ./bench/dns
+	$(GO) run ./bench/traffic
 	bash bench/lb/run.sh
 
 up: build ## start berth on this machine

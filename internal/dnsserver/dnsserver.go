@@ -2,6 +2,13 @@
 // queries for service discovery names (<service>.<namespace>) from a
 // lookup function, and forwards every other name to upstream resolvers (the
 // host's), so task containers can use it as their only DNS server.
+//
+// Answers for berth's names are packed once and kept (cache.go): a query
+// costs a parse of its header and question, the lookups the answer was
+// built from (to prove it still holds) and a copy of the packed answer with
+// the query's id, flags and spelling of the name patched in. Over UDP on a
+// specific address the server reads and answers packets itself (udp.go);
+// TCP, a wildcard address and everything unusual go through miekg/dns.
 package dnsserver
 
 import (
@@ -10,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -26,8 +32,14 @@ type Instance struct {
 // Lookup resolves a fully qualified name (lowercase, without the trailing
 // dot) to the instances behind it. managed reports whether the name lies in
 // a namespace berth serves: such names are answered here (NXDOMAIN when
-// unknown) and never forwarded.
+// unknown) and never forwarded. The server calls it for every query, also
+// when it answers from its cache, so it must be cheap when nothing changed;
+// the slice it returns is only read.
 type Lookup func(ctx context.Context, name string) (instances []Instance, managed bool, err error)
+
+// queryTimeout bounds the work for one query that is not a cache hit:
+// lookups that read the store and forwarding.
+const queryTimeout = 3 * time.Second
 
 // Server answers DNS over UDP and TCP.
 type Server struct {
@@ -38,6 +50,7 @@ type Server struct {
 	Log       *slog.Logger
 
 	client *dns.Client
+	cache  wireCache
 }
 
 // Run serves until ctx is done. ready, when not nil, is called with the
@@ -59,11 +72,23 @@ func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
 		pc.Close()
 		return fmt.Errorf("dns: listen tcp %s: %w", pc.LocalAddr(), err)
 	}
-	udp := &dns.Server{PacketConn: pc, Handler: s}
-	tcp := &dns.Server{Listener: ln, Handler: s}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errc := make(chan error, 2)
-	go func() { errc <- udp.ActivateAndServe() }()
-	go func() { errc <- tcp.ActivateAndServe() }()
+	stopTCP := serveMiekg(&dns.Server{Listener: ln, Handler: handler{s: s, tcp: true}}, errc)
+
+	// A socket bound to one address answers from it; one bound to a
+	// wildcard address must answer from the address each query came to,
+	// which miekg/dns does with control messages.
+	var stopUDP func()
+	if conn, ok := pc.(*net.UDPConn); ok && !pc.LocalAddr().(*net.UDPAddr).IP.IsUnspecified() {
+		u := &udpServer{s: s, conn: conn}
+		done := make(chan struct{})
+		go func() { defer close(done); errc <- u.run(ctx) }()
+		stopUDP = func() { conn.Close(); <-done }
+	} else {
+		stopUDP = serveMiekg(&dns.Server{PacketConn: pc, Handler: handler{s: s}}, errc)
+	}
 	if ready != nil {
 		ready(pc.LocalAddr().String())
 	}
@@ -71,86 +96,107 @@ func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	_ = udp.Shutdown()
-	_ = tcp.Shutdown()
+	cancel()
+	stopUDP()
+	stopTCP()
 	return err
 }
 
+// serveMiekg runs a miekg/dns server, sending its end to errc. The
+// returned stop shuts it down (also before it has started) and waits for
+// it.
+func serveMiekg(srv *dns.Server, errc chan<- error) (stop func()) {
+	started, done := make(chan struct{}), make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { defer close(done); errc <- srv.ActivateAndServe() }()
+	return func() {
+		select {
+		case <-started:
+			_ = srv.Shutdown()
+		case <-done:
+		}
+		<-done
+	}
+}
+
+// handler answers the queries miekg/dns has read and parsed (TCP, and UDP
+// on a wildcard address).
+type handler struct {
+	s   *Server
+	tcp bool
+}
+
 // ServeDNS answers one query.
-func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+func (h handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	if out := h.s.serveMsg(context.Background(), req, h.tcp); out != nil {
+		_, _ = w.Write(out)
+	}
+}
+
+// serveMsg answers a parsed query and returns the packed reply (nil: send
+// nothing).
+func (s *Server) serveMsg(ctx context.Context, req *dns.Msg, tcp bool) []byte {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
-	resp, err := s.answer(ctx, req)
+	resp, out, err := s.answer(ctx, req, tcp)
 	if err != nil {
 		s.Log.Debug("dns: answering failed", "err", err)
 		resp = new(dns.Msg)
 		resp.SetRcode(req, dns.RcodeServerFailure)
 	}
-	_ = w.WriteMsg(resp)
+	if out != nil {
+		return out
+	}
+	if resp == nil {
+		return nil
+	}
+	out, err = resp.Pack()
+	if err != nil {
+		s.Log.Debug("dns: packing the reply failed", "err", err)
+		return nil
+	}
+	return out
 }
 
-func (s *Server) answer(ctx context.Context, req *dns.Msg) (*dns.Msg, error) {
+// answer returns either a message to pack or the packed reply.
+func (s *Server) answer(ctx context.Context, req *dns.Msg, tcp bool) (*dns.Msg, []byte, error) {
+	if req.Response {
+		return nil, nil, nil
+	}
+	if req.Opcode != dns.OpcodeQuery {
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeNotImplemented)
+		return m, nil, nil
+	}
 	if len(req.Question) != 1 {
 		m := new(dns.Msg)
 		m.SetRcode(req, dns.RcodeFormatError)
-		return m, nil
+		return m, nil, nil
 	}
-	q := req.Question[0]
-	name := strings.ToLower(strings.TrimSuffix(q.Name, "."))
-	insts, managed, err := s.Lookup(ctx, name)
+	if opt := req.IsEdns0(); opt != nil && opt.Version() != 0 {
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeBadVers)
+		m.SetEdns0(maxUDPSize, opt.Do())
+		return m, nil, nil
+	}
+	q, key, ok := questionOf(req, tcp)
+	if !ok {
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeFormatError)
+		return m, nil, nil
+	}
+	if e := s.cache.get(key); e != nil && s.current(ctx, e) {
+		return nil, e.reply(nil, &q), nil
+	}
+	e, managed, err := s.fill(ctx, req.Question[0].Name, &q, key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !managed {
-		return s.forward(ctx, req)
+		m, err := s.forward(ctx, req)
+		return m, nil, err
 	}
-	if len(insts) == 0 && q.Qtype == dns.TypeA {
-		// An SRV target <id>.<service>.<namespace> resolves to its instance.
-		if id, svc, ok := strings.Cut(name, "."); ok {
-			if all, _, err := s.Lookup(ctx, svc); err == nil {
-				for _, in := range all {
-					if strings.EqualFold(in.ID, id) {
-						return s.reply(req, q, []Instance{in}, true), nil
-					}
-				}
-			}
-		}
-	}
-	return s.reply(req, q, insts, true), nil
-}
-
-// reply builds the authoritative answer for a managed name.
-func (s *Server) reply(req *dns.Msg, q dns.Question, insts []Instance, managed bool) *dns.Msg {
-	m := new(dns.Msg)
-	m.SetReply(req)
-	m.Authoritative = managed
-	hdr := func(name string, t uint16) dns.RR_Header {
-		return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: s.TTL}
-	}
-	switch q.Qtype {
-	case dns.TypeA, dns.TypeANY:
-		seen := map[string]bool{}
-		for _, in := range insts {
-			ip := net.ParseIP(in.IP).To4()
-			if ip == nil || seen[in.IP] {
-				continue
-			}
-			seen[in.IP] = true
-			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(q.Name, dns.TypeA), A: ip})
-		}
-	case dns.TypeSRV:
-		for _, in := range insts {
-			target := dns.Fqdn(strings.ToLower(in.ID) + "." + strings.TrimSuffix(q.Name, "."))
-			m.Answer = append(m.Answer, &dns.SRV{Hdr: hdr(q.Name, dns.TypeSRV), Priority: 1, Weight: 1, Port: in.Port, Target: target})
-			if ip := net.ParseIP(in.IP).To4(); ip != nil {
-				m.Extra = append(m.Extra, &dns.A{Hdr: hdr(target, dns.TypeA), A: ip})
-			}
-		}
-	}
-	if len(insts) == 0 {
-		m.Rcode = dns.RcodeNameError
-	}
-	return m
+	return nil, e.reply(nil, &q), nil
 }
 
 // forward asks the upstream resolvers in turn.

@@ -147,7 +147,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer func() { stopCtl(); <-lbDone; _ = lbs.plane.Close() }()
 	if cfg.DNSListen != "" {
 		cache := newDNSCache(cm)
-		go cache.watch(ctlCtx, st, log)
+		go cache.enable(ctlCtx, st, log)
 		dnsSrv := &dnsserver.Server{Addr: cfg.DNSListen, Lookup: cache.lookup, Upstreams: dnsserver.HostUpstreams("/etc/resolv.conf"), Log: log}
 		dnsDone := make(chan struct{})
 		go func() {
