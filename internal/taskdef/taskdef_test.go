@@ -232,6 +232,17 @@ func TestValidateRejects(t *testing.T) {
 		{"container with blank image", ec2Request(), func(r *request) { c0(r).Image = str("  ") }, "Container.image should not be null or empty."},
 		{"duplicate container names", twoContainers(), func(r *request) { c1(r).Name = str("web") }, "Duplicate container name 'web'"},
 
+		// Restart policies.
+		{"restart period too short", ec2Request(), func(r *request) {
+			c0(r).RestartPolicy = &ecsapi.ContainerRestartPolicy{Enabled: true, RestartAttemptPeriod: i32(59)}
+		}, "restartAttemptPeriod must be from 60 to 1800 seconds, got 59"},
+		{"restart period too long", ec2Request(), func(r *request) {
+			c0(r).RestartPolicy = &ecsapi.ContainerRestartPolicy{Enabled: true, RestartAttemptPeriod: i32(1801)}
+		}, "restartAttemptPeriod must be from 60 to 1800 seconds, got 1801"},
+		{"too many ignored exit codes", ec2Request(), func(r *request) {
+			c0(r).RestartPolicy = &ecsapi.ContainerRestartPolicy{Enabled: true, IgnoredExitCodes: make([]int32, 51)}
+		}, "ignoredExitCodes can hold at most 50 exit codes, got 51"},
+
 		// Container memory and cpu.
 		{"no memory on ec2", ec2Request(), func(r *request) { c0(r).Memory = nil },
 			"Invalid setting for container 'web'. At least one of 'memory' or 'memoryReservation' must be specified."},

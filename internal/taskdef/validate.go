@@ -322,6 +322,7 @@ func (v *validation) containers() error {
 			v.containerRefs,
 			v.mountPoints,
 			v.logging,
+			restartPolicy,
 		} {
 			if err := check(c); err != nil {
 				return err
@@ -330,6 +331,23 @@ func (v *validation) containers() error {
 	}
 	if !anyEssential {
 		return clientErr("Task definition doesn't have any essential container.")
+	}
+	return nil
+}
+
+// restartPolicy applies ContainerRestartPolicy's documented limits: at most
+// 50 ignored exit codes, an attempt period of 60 to 1,800 seconds.
+func restartPolicy(c *ecsapi.ContainerDefinition) error {
+	rp := c.RestartPolicy
+	if rp == nil {
+		return nil
+	}
+	name := ecsapi.Value(c.Name)
+	if len(rp.IgnoredExitCodes) > 50 {
+		return clientErr("Invalid restartPolicy for container '%s': ignoredExitCodes can hold at most 50 exit codes, got %d.", name, len(rp.IgnoredExitCodes))
+	}
+	if p := rp.RestartAttemptPeriod; p != nil && (*p < 60 || *p > 1800) {
+		return clientErr("Invalid restartPolicy for container '%s': restartAttemptPeriod must be from 60 to 1800 seconds, got %d.", name, *p)
 	}
 	return nil
 }
