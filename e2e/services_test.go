@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestServiceCLIFlow is the ECS guide's service flow with the AWS CLI v1
@@ -77,7 +78,12 @@ func TestServiceCLIFlow(t *testing.T) {
 		t.Errorf("events = %s", ev)
 	}
 
-	// A new revision rolls the task.
+	// A new revision rolls the task. The replacement must be healthy first
+	// (2 s after RUNNING here), or the rollout may stop it at once, since
+	// stopping an unhealthy task costs no healthy capacity.
+	arns := run("ecs", "list-tasks", "--service-name", "web")["taskArns"].([]any)
+	started := run("ecs", "describe-tasks", "--tasks", arns[0].(string))["tasks"].([]any)[0].(map[string]any)["startedAt"].(float64)
+	time.Sleep(time.Until(time.UnixMilli(int64(started * 1000)).Add(2500 * time.Millisecond)))
 	run("ecs", "register-task-definition", "--family", "web", "--container-definitions", td)
 	run("ecs", "update-service", "--service", "web", "--task-definition", "web:2")
 	if got := query("length(services[0].deployments)"); got != "2" {
