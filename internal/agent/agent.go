@@ -36,6 +36,7 @@ type Agent struct {
 	ec2ID       string
 	instanceARN string
 	host        runtime.HostInfo
+	gpus        []string // the GPU ids registered (gpu.go)
 }
 
 // HostAddressAttribute is the container instance attribute holding
@@ -54,6 +55,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	if err := cfg.checkHostAddress(); err != nil {
 		return err
+	}
+	gpus, err := planGPUs(cfg.GPUs, cfg.EnableGPUSupport)
+	if err != nil {
+		return fmt.Errorf("--gpus %q: %w", cfg.GPUs, err)
 	}
 	if cfg.ServerURL == "" {
 		return errors.New("no server: pass --server URL (the berth server's endpoint, e.g. http://10.0.0.5:7300)")
@@ -86,6 +91,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	if err := a.identity(); err != nil {
 		return err
+	}
+	if a.gpus, err = findGPUs(ctx, gpus, detectGPUs, a.log); err != nil {
+		return err
+	}
+	if len(a.gpus) > 0 {
+		a.log.Info("registering GPUs", "gpus", a.gpus)
 	}
 	if err := a.registerWithRetry(ctx); err != nil {
 		return err
@@ -204,6 +215,12 @@ func (a *Agent) registration() *ecs.RegisterContainerInstanceInput {
 			DockerVersion: aws.String("DockerVersion: " + a.host.ServerVersion),
 		},
 		Attributes: a.attributes(),
+	}
+	if len(a.gpus) > 0 {
+		in.TotalResources = append(in.TotalResources, types.Resource{Name: aws.String(gpuResourceName), Type: aws.String("STRINGSET"), StringSetValue: slices.Clone(a.gpus)})
+		for _, id := range a.gpus {
+			in.PlatformDevices = append(in.PlatformDevices, types.PlatformDevice{Id: aws.String(id), Type: types.PlatformDeviceTypeGpu})
+		}
 	}
 	if a.instanceARN != "" {
 		in.ContainerInstanceArn = aws.String(a.instanceARN)

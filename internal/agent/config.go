@@ -74,6 +74,15 @@ type Config struct {
 	// gateway of Docker's default bridge, which both the host and
 	// containers on bridge networks reach (published ports bind 0.0.0.0).
 	HostAddress string
+	// GPUs are the NVIDIA GPUs registered as the resource "GPU"
+	// (BERTH_GPUS, --gpus): "auto" or empty, the ones nvidia-smi lists
+	// (none when it is missing); "none"; or comma-separated ids, registered
+	// as given. When set it wins over EnableGPUSupport.
+	GPUs string
+	// EnableGPUSupport is ECS_ENABLE_GPU_SUPPORT (nil when unset): false
+	// registers no GPUs, true the ones nvidia-smi lists, which must be at
+	// least one.
+	EnableGPUSupport *bool
 	// Heartbeat is the session heartbeat interval (10s when 0).
 	Heartbeat time.Duration
 	Version   string
@@ -130,6 +139,19 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	set("BERTH_LAUNCH_TYPE", &c.LaunchType)
 	set("BERTH_HOST_ADDRESS", &c.HostAddress)
+	if v := getenv("BERTH_GPUS"); v != "" {
+		if _, err := planGPUs(v, nil); err != nil {
+			return fmt.Errorf("BERTH_GPUS=%q: %w", v, err)
+		}
+		c.GPUs = v
+	}
+	if v := getenv("ECS_ENABLE_GPU_SUPPORT"); v != "" {
+		on, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("ECS_ENABLE_GPU_SUPPORT=%q: want true or false", v)
+		}
+		c.EnableGPUSupport = &on
+	}
 	if v := getenv("ECS_RESERVED_MEMORY"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {

@@ -22,6 +22,8 @@ ECS_CONTAINER_STOP_TIMEOUT="45s"
 ECS_AVAILABILITY_ZONE=us-east-1b
 BERTH_HOST_ADDRESS=192.0.2.10
 BERTH_TASK_DNS=192.0.2.53
+BERTH_GPUS=GPU-test-0,GPU-test-1
+ECS_ENABLE_GPU_SUPPORT=true
 `
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
@@ -34,11 +36,13 @@ BERTH_TASK_DNS=192.0.2.53
 	if err := c.ApplyEnv(func(k string) string { return vals[k] }); err != nil {
 		t.Fatal(err)
 	}
+	enableGPU := true
 	want := Config{
 		Cluster: "prod", ReservedMemory: 256, ReservedPorts: []uint16{8000, 8001}, ReservedPortsUDP: []uint16{53},
 		Attributes:      map[string]string{"stack": "blue", "team": "core"},
 		TaskCleanupWait: 10 * time.Minute, StopTimeout: 45 * time.Second, AvailabilityZone: "us-east-1b",
 		HostAddress: "192.0.2.10", TaskDNS: []string{"192.0.2.53"},
+		GPUs: "GPU-test-0,GPU-test-1", EnableGPUSupport: &enableGPU,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("config\n got %+v\nwant %+v", c, want)
@@ -55,6 +59,8 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		"ECS_RESERVED_PORTS":                    {"ECS_RESERVED_PORTS": "[80, http]"},
 		"ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION": {"ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION": "3 hours"},
 		"ECS_INSTANCE_ATTRIBUTES":               {"ECS_INSTANCE_ATTRIBUTES": "{novalue}"},
+		"BERTH_GPUS":                            {"BERTH_GPUS": "GPU-a,,GPU-b"},
+		"ECS_ENABLE_GPU_SUPPORT":                {"ECS_ENABLE_GPU_SUPPORT": "yes please"},
 	} {
 		var c Config
 		err := c.ApplyEnv(func(k string) string { return env[k] })
@@ -77,5 +83,33 @@ func TestConfigHostAddress(t *testing.T) {
 		if err := c.checkHostAddress(); (err == nil) != ok {
 			t.Errorf("host address %q: error %v, want ok %v", addr, err, ok)
 		}
+	}
+}
+
+// BERTH_GPUS (or --gpus) decides when set; ECS_ENABLE_GPU_SUPPORT only
+// when it is not; neither means auto.
+func TestConfigGPUResolution(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want gpuPlan
+	}{
+		{"neither: auto", nil, gpuPlan{detect: true, setting: "--gpus auto"}},
+		{"BERTH_GPUS list", map[string]string{"BERTH_GPUS": "GPU-test-0,GPU-test-1"}, gpuPlan{ids: []string{"GPU-test-0", "GPU-test-1"}, setting: "--gpus"}},
+		{"BERTH_GPUS none", map[string]string{"BERTH_GPUS": "none"}, gpuPlan{setting: "--gpus none"}},
+		{"ECS_ENABLE_GPU_SUPPORT true", map[string]string{"ECS_ENABLE_GPU_SUPPORT": "true"}, gpuPlan{detect: true, required: true, setting: "ECS_ENABLE_GPU_SUPPORT=true"}},
+		{"ECS_ENABLE_GPU_SUPPORT false", map[string]string{"ECS_ENABLE_GPU_SUPPORT": "false"}, gpuPlan{setting: "ECS_ENABLE_GPU_SUPPORT=false"}},
+		{"BERTH_GPUS over ECS_ENABLE_GPU_SUPPORT", map[string]string{"BERTH_GPUS": "auto", "ECS_ENABLE_GPU_SUPPORT": "false"}, gpuPlan{detect: true, setting: "--gpus auto"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Config
+			if err := c.ApplyEnv(func(k string) string { return tc.env[k] }); err != nil {
+				t.Fatal(err)
+			}
+			got, err := planGPUs(c.GPUs, c.EnableGPUSupport)
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
 	}
 }

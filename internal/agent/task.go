@@ -56,6 +56,8 @@ type ctr struct {
 	startedAt  time.Time
 	finishedAt time.Time
 	deadline   time.Time // startTimeout for its dependencies
+	// gpuIDs are the GPUs the scheduler reserved for it (Container.gpuIds).
+	gpuIDs []string
 	// stopping: the agent asked it to stop (not a crash).
 	stopping bool
 }
@@ -73,7 +75,7 @@ func newTask(e *engine, cp *taskCheckpoint, adopt bool) *task {
 				}
 			}
 		}
-		t.ctrs[name] = &ctr{def: containerspec.ApplyOverride(cd, ov), status: lifecycle.Pending, health: string(ecsapi.HealthStatusUNKNOWN)}
+		t.ctrs[name] = &ctr{def: containerspec.ApplyOverride(cd, ov), status: lifecycle.Pending, health: string(ecsapi.HealthStatusUNKNOWN), gpuIDs: cp.Manifest.GPUIDs[name]}
 		t.order = append(t.order, name)
 		if cp.Containers[name] == nil {
 			cp.Containers[name] = &containerCheckpoint{DockerName: dockerName(cp.Manifest, name), MetadataID: newHex(16)}

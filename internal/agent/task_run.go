@@ -143,7 +143,15 @@ func createDepsMet(cd ecsapi.ContainerDefinition, ids map[string]string) bool {
 	return true
 }
 
-func (t *task) createOne(ctx context.Context, name string, c *ctr, volumes map[string]containerspec.VolumeSource, ids map[string]string) error {
+func (t *task) createOne(ctx context.Context, name string, c *ctr, volumes map[string]containerspec.VolumeSource, ids map[string]string) (err error) {
+	defer func() {
+		// The container says why it was not created, as the task does.
+		if err != nil && ctx.Err() == nil {
+			t.mu.Lock()
+			c.reason = truncate("CannotCreateContainerError: "+err.Error(), 255)
+			t.mu.Unlock()
+		}
+	}()
 	t.mu.Lock()
 	cc := *t.cp.Containers[name]
 	pauseID := ""
@@ -151,24 +159,15 @@ func (t *task) createOne(ctx context.Context, name string, c *ctr, volumes map[s
 		pauseID = t.cp.Pause.ID
 	}
 	t.mu.Unlock()
-	env := map[string]string{
-		"ECS_CONTAINER_METADATA_URI_V4": t.e.metadataBase + "/v4/" + cc.MetadataID,
-		"ECS_CONTAINER_METADATA_URI":    t.e.metadataBase + "/v3/" + cc.MetadataID,
-		"AWS_EXECUTION_ENV":             "AWS_ECS_EC2",
-	}
-	if r := t.e.cfg.Region; r != "" {
-		env["AWS_REGION"], env["AWS_DEFAULT_REGION"] = r, r
-	}
 	fileEnv, err := loadEnvironmentFiles(ctx, c.def.EnvironmentFiles)
 	if err != nil {
 		return err
 	}
-	out, err := containerspec.Build(containerspec.Input{
-		Cluster: t.cp.Manifest.Cluster, TaskARN: t.cp.Manifest.TaskARN, InstanceID: t.e.instanceID,
-		Family: ecsapi.Value(t.def().Family), Revision: t.def().Revision, Task: t.def(), Container: c.def,
-		Name: cc.DockerName, PauseContainerID: pauseID, Volumes: volumes, ContainerIDs: ids, Env: env, FileEnv: fileEnv,
-		DefaultDNS: t.e.cfg.TaskDNS,
-	})
+	in, err := t.specInput(c, cc, pauseID, volumes, ids, fileEnv)
+	if err != nil {
+		return err
+	}
+	out, err := containerspec.Build(in)
 	if err != nil {
 		return err
 	}
@@ -189,6 +188,31 @@ func (t *task) createOne(ctx context.Context, name string, c *ctr, volumes map[s
 		return nil // a container just created has nothing to read back
 	}
 	return t.refresh(ctx, name)
+}
+
+// specInput is what containerspec.Build makes the container from: its
+// definition with the GPUs reserved for it (withGPUs), the agent's
+// environment (metadata endpoint, region) and the task's other containers
+// and volumes.
+func (t *task) specInput(c *ctr, cc containerCheckpoint, pauseID string, volumes map[string]containerspec.VolumeSource, ids map[string]string, fileEnv map[string]string) (containerspec.Input, error) {
+	def, err := withGPUs(c.def, c.gpuIDs)
+	if err != nil {
+		return containerspec.Input{}, err
+	}
+	env := map[string]string{
+		"ECS_CONTAINER_METADATA_URI_V4": t.e.metadataBase + "/v4/" + cc.MetadataID,
+		"ECS_CONTAINER_METADATA_URI":    t.e.metadataBase + "/v3/" + cc.MetadataID,
+		"AWS_EXECUTION_ENV":             "AWS_ECS_EC2",
+	}
+	if r := t.e.cfg.Region; r != "" {
+		env["AWS_REGION"], env["AWS_DEFAULT_REGION"] = r, r
+	}
+	return containerspec.Input{
+		Cluster: t.cp.Manifest.Cluster, TaskARN: t.cp.Manifest.TaskARN, InstanceID: t.e.instanceID,
+		Family: ecsapi.Value(t.def().Family), Revision: t.def().Revision, Task: t.def(), Container: def,
+		Name: cc.DockerName, PauseContainerID: pauseID, Volumes: volumes, ContainerIDs: ids, Env: env, FileEnv: fileEnv,
+		DefaultDNS: t.e.cfg.TaskDNS, GPUIDs: slices.Clone(c.gpuIDs),
+	}, nil
 }
 
 // refresh reads a container's state from the runtime into the task.

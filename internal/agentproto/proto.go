@@ -85,6 +85,9 @@ type TaskManifest struct {
 	LaunchType       string       `json:"launchType,omitempty"`
 	AvailabilityZone string       `json:"availabilityZone,omitempty"`
 	Tags             []ecsapi.Tag `json:"tags,omitempty"`
+	// GPUIDs are the GPUs the scheduler reserved, by container name
+	// (Container.gpuIds).
+	GPUIDs map[string][]string `json:"gpuIds,omitempty"`
 }
 
 // TaskState is a task's observed state as the agent reports it.

@@ -139,6 +139,14 @@ func Manifest(value []byte, modRev int64) (m agentproto.TaskManifest, instanceID
 	if t.CreatedAt != nil {
 		m.CreatedAt = t.CreatedAt.Time
 	}
+	for _, c := range t.Containers {
+		if len(c.GpuIds) > 0 {
+			if m.GPUIDs == nil {
+				m.GPUIDs = map[string][]string{}
+			}
+			m.GPUIDs[ecsapi.Value(c.Name)] = c.GpuIds
+		}
+	}
 	if rec.Hold != nil && m.DesiredStatus == lifecycle.Stopped {
 		m.DesiredStatus, m.StopReason = lifecycle.Running, ""
 	}
