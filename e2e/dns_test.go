@@ -143,7 +143,7 @@ func TestServiceRegistriesResolve(t *testing.T) {
 	op := sd("create-private-dns-namespace", "--name", "apps.local", "--vpc", "vpc-1")["OperationId"].(string)
 	nsID := sd("get-operation", "--operation-id", op)["Operation"].(map[string]any)["Targets"].(map[string]any)["NAMESPACE"].(string)
 	registry := sd("create-service", "--name", "web", "--namespace-id", nsID,
-		"--dns-config", "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=A,TTL=10}]")["Service"].(map[string]any)["Arn"].(string)
+		"--dns-config", "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=A,TTL=10},{Type=SRV,TTL=10}]")["Service"].(map[string]any)["Arn"].(string)
 
 	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("web"), NetworkMode: types.NetworkModeAwsvpc,
 		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("app"), Image: aws.String(img), Memory: aws.Int32(32), Essential: aws.Bool(true), Command: []string{"testapp", "sleep", "3600"}}}})
@@ -265,26 +265,30 @@ func TestTaskResolvesServiceByName(t *testing.T) {
 	op := sd("create-private-dns-namespace", "--name", "apps.local", "--vpc", "vpc-1")["OperationId"].(string)
 	nsID := sd("get-operation", "--operation-id", op)["Operation"].(map[string]any)["Targets"].(map[string]any)["NAMESPACE"].(string)
 	registry := sd("create-service", "--name", "web", "--namespace-id", nsID,
-		"--dns-config", "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=A,TTL=10}]")["Service"].(map[string]any)["Arn"].(string)
+		"--dns-config", "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=A,TTL=10},{Type=SRV,TTL=10}]")["Service"].(map[string]any)["Arn"].(string)
 	nc := &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{Subnets: []string{"subnet-berth"}}}
 	web := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("web"), NetworkMode: types.NetworkModeAwsvpc,
 		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("app"), Image: aws.String(img), Memory: aws.Int32(32), Essential: aws.Bool(true),
 			Command: []string{"testapp", "serve", "8080", "hello by name"}}}})
 	if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("web"), TaskDefinition: aws.String(web), DesiredCount: aws.Int32(1),
-		NetworkConfiguration: nc, ServiceRegistries: []types.ServiceRegistry{{RegistryArn: aws.String(registry)}}}); err != nil {
+		NetworkConfiguration: nc, ServiceRegistries: []types.ServiceRegistry{{RegistryArn: aws.String(registry), Port: aws.Int32(8080)}}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_, _ = c.UpdateService(context.Background(), &ecs.UpdateServiceInput{Service: aws.String("web"), DesiredCount: aws.Int32(0)})
 		removeContainers(a.InstanceID)
 	})
-	client := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("client"), NetworkMode: types.NetworkModeAwsvpc,
-		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("get"), Image: aws.String(img), Memory: aws.Int32(32), Essential: aws.Bool(true),
-			Command: []string{"testapp", "get", "--retry", "150", "http://web.apps.local:8080/"}}}})
-	tk := runTask(t, c, &ecs.RunTaskInput{TaskDefinition: aws.String(client), NetworkConfiguration: nc})
-	done := waitStatus(t, c, "default", aws.ToString(tk.TaskArn), "STOPPED")
-	ctr := container(t, done, "get")
-	if ctr.ExitCode == nil || *ctr.ExitCode != 0 {
-		t.Fatalf("the client task could not reach web.apps.local: exit %s, reason %q", fmtExit(ctr.ExitCode), aws.ToString(done.StoppedReason))
+	// By the A record and a known port, then by the SRV record alone (the
+	// port comes from the answer).
+	for _, url := range []string{"http://web.apps.local:8080/", "srv://web.apps.local/"} {
+		client := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("client"), NetworkMode: types.NetworkModeAwsvpc,
+			ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("get"), Image: aws.String(img), Memory: aws.Int32(32), Essential: aws.Bool(true),
+				Command: []string{"testapp", "get", "--retry", "150", url}}}})
+		tk := runTask(t, c, &ecs.RunTaskInput{TaskDefinition: aws.String(client), NetworkConfiguration: nc})
+		done := waitStatus(t, c, "default", aws.ToString(tk.TaskArn), "STOPPED")
+		ctr := container(t, done, "get")
+		if ctr.ExitCode == nil || *ctr.ExitCode != 0 {
+			t.Fatalf("the client task could not reach %s: exit %s, reason %q", url, fmtExit(ctr.ExitCode), aws.ToString(done.StoppedReason))
+		}
 	}
 }

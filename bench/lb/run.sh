@@ -7,12 +7,14 @@
 # targets to be healthy, writes an nginx config with the same upstreams
 # (keep-alive to them, as berth has), runs wrk against both, then stops
 # everything. Needs wrk and nginx: apt-get install wrk nginx-light.
-# DURATION (default 5s) sets each cell. The Markdown report goes to stdout.
+# DURATION (default 5s) sets each cell, ROUNDS (default 3) how many times
+# every cell runs. The Markdown report goes to stdout.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-lb.XXXXXX")
 DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-3}
 PIDS=()
 log() { echo "run.sh: $*" >&2; }
 cleanup() {
@@ -78,14 +80,31 @@ cell() {
 	p99=$(awk '$1=="99%" {print $2}' <<<"$out")
 	echo "| $1 | $3 | $rps | $p50 | $p99 |"
 }
-echo "wrk through berth's HTTP listener and through nginx, same two upstreams, loopback, $(nproc) CPUs, $DURATION per cell"
+echo "wrk through berth's HTTP listener and through nginx, same two upstreams, loopback, $(nproc) CPUs, $DURATION per cell, $ROUNDS rounds (berth and nginx alternating)"
 echo
-echo "| proxy | connections | requests/s | p50 | p99 |"
-echo "|---|---:|---:|---:|---:|"
+echo "| proxy | connections | round | requests/s | p50 | p99 |"
+echo "|---|---:|---:|---:|---:|---:|"
+: >"$TMP/cells"
+for r in $(seq "$ROUNDS"); do
+	for c in 1 64; do
+		t=1; [ "$c" -gt 1 ] && t=2
+		for proxy in berth nginx; do
+			port=$LBPORT; [ "$proxy" = nginx ] && port=$NGPORT
+			row=$(cell "$proxy" "http://127.0.0.1:$port/" "$c" "$t")
+			echo "$row" | sed "s/^| $proxy | $c |/| $proxy | $c | $r |/"
+			echo "$proxy $c $(awk -F'|' '{print $4}' <<<"$row")" >>"$TMP/cells"
+		done
+	done
+done
+echo
+echo "Median requests/s over the rounds, and berth/nginx:"
+echo
+echo "| connections | berth | nginx | berth/nginx |"
+echo "|---:|---:|---:|---:|"
 for c in 1 64; do
-	t=1; [ "$c" -gt 1 ] && t=2
-	cell berth "http://127.0.0.1:$LBPORT/" "$c" "$t"
-	cell nginx "http://127.0.0.1:$NGPORT/" "$c" "$t"
+	b=$(awk -v c="$c" '$1=="berth" && $2==c {print $3}' "$TMP/cells" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+	n=$(awk -v c="$c" '$1=="nginx" && $2==c {print $3}' "$TMP/cells" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+	echo "| $c | $b | $n | $(awk -v b="$b" -v n="$n" 'BEGIN {printf "%.2f×", b/n}') |"
 done
 echo
 echo "Target: ≥ 1.0× nginx throughput, p99 no worse than nginx."

@@ -12,7 +12,8 @@
 //	                          exits 0 on SIGTERM
 //	exit CODE [DELAY]         sleep DELAY seconds, exit CODE
 //	get [--retry N] URL       GET (5 s timeout), print the body; exit 0 on 2xx;
-//	                          $VARS in URL are expanded;
+//	                          $VARS in URL are expanded; srv://NAME/PATH
+//	                          GETs PATH from NAME's first SRV target and port;
 //	                          --retry N retries up to N more times, 200 ms apart
 //	health URL                get, silently (for HEALTHCHECK)
 //	touch PATH, cat PATH, write PATH TEXT, env, echo ARGS...
@@ -24,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -239,8 +241,19 @@ func cmdGet(args []string, silent bool) int {
 }
 
 // get fetches url and returns its body, or an error when the request fails
-// or the status is not 2xx.
+// or the status is not 2xx. A url srv://NAME/PATH looks NAME's SRV records
+// up and fetches http://TARGET:PORT/PATH from the first.
 func get(url string) ([]byte, error) {
+	if rest, ok := strings.CutPrefix(url, "srv://"); ok {
+		name, path, _ := strings.Cut(rest, "/")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, addrs, err := net.DefaultResolver.LookupSRV(ctx, "", "", name)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		url = fmt.Sprintf("http://%s/%s", net.JoinHostPort(strings.TrimSuffix(addrs[0].Target, "."), strconv.Itoa(int(addrs[0].Port))), path)
+	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get(url)
 	if err != nil {
