@@ -579,12 +579,14 @@ func TestRollingTargets(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
 
-	const workers, perWorker = 4, 500
-	var failed, done atomic.Int64
+	// Each worker sends at least minPerWorker requests and goes on until
+	// the targets changed wantChanges times (bounded by maxPerWorker).
+	const workers, minPerWorker, maxPerWorker, wantChanges = 4, 200, 20000, 10
+	var failed, done, changes atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for range perWorker {
+			for i := 0; i < maxPerWorker && (i < minPerWorker || changes.Load() < wantChanges); i++ {
 				resp, err := client.Get(base)
 				if err != nil {
 					failed.Add(1)
@@ -617,15 +619,16 @@ func TestRollingTargets(t *testing.T) {
 				t.Error(err)
 				return
 			}
+			changes.Store(int64(i))
 		}
 	}()
 	wg.Wait()
 	close(stop)
 	n := <-applied
 	if failed.Load() != 0 {
-		t.Fatalf("%d of %d requests failed across %d target changes", failed.Load(), workers*perWorker, n)
+		t.Fatalf("%d of %d requests failed across %d target changes", failed.Load(), done.Load()+failed.Load(), n)
 	}
-	if n < 5 {
+	if n < wantChanges {
 		t.Fatalf("only %d target changes during the loop", n)
 	}
 	t.Logf("%d requests, %d target changes, 0 failures", done.Load(), n)

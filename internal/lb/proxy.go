@@ -186,15 +186,15 @@ func (cc *clientConn) handle() bool {
 	}
 	a := cc.lr.routes.Load().matchBytes(path, host)
 	keep := req.keepAlive()
-	if a.Fixed != nil {
-		return cc.fixed(a.Fixed, keep)
-	}
 	if req.expect100 {
 		// Like nginx, the proxy lets the client send its body at once.
 		cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 		if err := cc.bw.Flush(); err != nil {
 			return false
 		}
+	}
+	if a.Fixed != nil {
+		return cc.fixed(a.Fixed, keep)
 	}
 	g := cc.lr.p.group(a.pickGroup())
 	var t *target
