@@ -170,6 +170,9 @@ func (h *head) parse() error {
 		}
 		f := field{name: name, value: span{vs, ve}}
 		n, v := h.bytes(name), h.buf[vs:ve]
+		if bytes.IndexByte(v, '\r') >= 0 || bytes.IndexByte(v, 0) >= 0 {
+			return errMalformed // a bare CR or NUL in a value (RFC 9110 5.5)
+		}
 		switch {
 		case eqFold(n, "content-length"):
 			cl, ok := parseLength(v)
@@ -226,8 +229,12 @@ func (h *head) parse() error {
 	if h.chunked && h.contentLength >= 0 {
 		return errMalformed // both framings: a smuggling attempt
 	}
-	// Headers the Connection header names are hop-by-hop too.
+	// Headers the Connection header names are hop-by-hop too, except the
+	// framing and Host: dropping those would change what the body is.
 	for _, tok := range connTokens {
+		if t := h.bytes(tok); eqFold(t, "content-length") || eqFold(t, "transfer-encoding") || eqFold(t, "host") {
+			continue
+		}
 		for k := range h.fields {
 			if eqFoldBytes(h.bytes(h.fields[k].name), h.bytes(tok)) {
 				h.fields[k].hop = true
@@ -245,6 +252,11 @@ func (h *head) request() bool {
 		return false
 	}
 	h.minor = int(p[7] - '0')
+	for _, c := range h.bytes(h.b) {
+		if c <= ' ' || c == 0x7f {
+			return false // no control bytes or spaces in the request target
+		}
+	}
 	return isToken(h.bytes(h.a))
 }
 

@@ -200,14 +200,16 @@ func TestProxyRejectsMalformed(t *testing.T) {
 	srv, _ := echoBackend(t)
 	_, addr := proxyTo(t, srv)
 	for name, req := range map[string]string{
-		"no host":         "GET / HTTP/1.1\r\n\r\n",
-		"bad version":     "GET / HTTP/9.9\r\nHost: h\r\n\r\n",
-		"space in name":   "GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n",
-		"both framings":   "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-		"two lengths":     "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
-		"folded header":   "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n",
-		"bad length":      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
-		"unknown framing": "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"no host":           "GET / HTTP/1.1\r\n\r\n",
+		"bad version":       "GET / HTTP/9.9\r\nHost: h\r\n\r\n",
+		"space in name":     "GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n",
+		"both framings":     "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"two lengths":       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+		"folded header":     "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n",
+		"bad length":        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
+		"unknown framing":   "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"bare CR in value":  "GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n",
+		"control in target": "GET /a\x01b HTTP/1.1\r\nHost: h\r\n\r\n",
 	} {
 		c := dialRaw(t, addr)
 		c.send(req)
