@@ -143,7 +143,7 @@ func TestServiceRegistriesResolve(t *testing.T) {
 	op := sd("create-private-dns-namespace", "--name", "apps.local", "--vpc", "vpc-1")["OperationId"].(string)
 	nsID := sd("get-operation", "--operation-id", op)["Operation"].(map[string]any)["Targets"].(map[string]any)["NAMESPACE"].(string)
 	registry := sd("create-service", "--name", "web", "--namespace-id", nsID,
-		"--dns-config", "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=A,TTL=10},{Type=SRV,TTL=10}]")["Service"].(map[string]any)["Arn"].(string)
+		"--dns-config", "RoutingPolicy=MULTIVALUE,DnsRecords=[{Type=A,TTL=10}]")["Service"].(map[string]any)["Arn"].(string)
 
 	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("web"), NetworkMode: types.NetworkModeAwsvpc,
 		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("app"), Image: aws.String(img), Memory: aws.Int32(32), Essential: aws.Bool(true), Command: []string{"testapp", "sleep", "3600"}}}})
