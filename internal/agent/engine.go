@@ -27,7 +27,8 @@ type engine struct {
 	metadataBase string
 	report       func(agentproto.TaskState)
 
-	net netSetup
+	net    netSetup
+	images images // recent image inspections
 
 	mu    sync.Mutex
 	tasks map[string]*task

@@ -283,7 +283,7 @@ func (t *task) pull(ctx context.Context) error {
 	for _, name := range t.order {
 		c := t.ctrs[name]
 		ref := ecsapi.Value(c.def.Image)
-		img, err := t.e.rt.InspectImage(ctx, ref)
+		img, err := t.e.images.inspect(ctx, t.e.rt, ref, time.Now())
 		if errors.Is(err, runtime.ErrNotFound) {
 			t.log.Info("pulling image", "image", ref)
 			var auth *runtime.RegistryAuth

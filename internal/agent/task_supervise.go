@@ -93,7 +93,7 @@ func (t *task) handleEvent(ctx context.Context, ev runtime.Event) {
 		if ev.Action != actionResync {
 			names = nil
 			name := ev.Labels[containerspec.LabelContainerName]
-			if _, ok := t.ctrs[name]; ok {
+			if _, ok := t.ctrs[name]; ok && !t.eventKnown(name, ev.Action) {
 				names = []string{name}
 			}
 		}
@@ -108,6 +108,24 @@ func (t *task) handleEvent(ctx context.Context, ev runtime.Event) {
 			return
 		}
 	}
+}
+
+// eventKnown says whether an event tells nothing the agent does not know
+// already, so the container need not be inspected again: "create" (the
+// agent created it and reads it back when it starts it) and "start" of a
+// container the agent started and read back itself. Under concurrent
+// launches those inspections queue in the engine with every other task's
+// calls.
+func (t *task) eventKnown(name, action string) bool {
+	switch action {
+	case "create":
+		return true
+	case "start":
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		return t.ctrs[name].status == lifecycle.Running
+	}
+	return false
 }
 
 // dependency says whether a dependsOn condition holds, or can never hold.
