@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"strconv"
 )
 
 // This file reads and writes HTTP/1.x message heads and bodies for the
@@ -529,12 +528,4 @@ func chunkSize(line []byte) (int64, bool) {
 		digits++
 	}
 	return 0, false
-}
-
-// appendStatus is the status line "HTTP/1.1 <code> <text>".
-func appendStatus(b []byte, code int, text string) []byte {
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(code), 10)
-	b = append(b, ' ')
-	return append(b, text...)
 }

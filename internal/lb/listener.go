@@ -215,10 +215,7 @@ func writeError(w *bufio.Writer, code int, closing bool) {
 	if text == "" {
 		text = strconv.Itoa(code) + " " + http.StatusText(code)
 	}
-	w.WriteString("HTTP/1.1 ")
-	w.WriteString(strconv.Itoa(code))
-	w.WriteByte(' ')
-	w.WriteString(http.StatusText(code))
+	writeStatus(w, code)
 	w.WriteString("\r\nServer: awselb/2.0\r\nContent-Type: text/html\r\nContent-Length: ")
 	body := len(errorPagePrefix) + 2*len(text) + len(errorPageMiddle) + len(errorPageSuffix)
 	w.WriteString(strconv.Itoa(body))
@@ -247,11 +244,17 @@ var elbText = map[int]string{
 	http.StatusRequestHeaderFieldsTooLarge: "431 Request Header Fields Too Large",
 }
 
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return t
+// writeStatus writes the status line "HTTP/1.1 <code> <text>" without
+// its line end.
+func writeStatus(w *bufio.Writer, code int) {
+	text := http.StatusText(code)
+	if text == "" {
+		text = "Status"
 	}
-	return "Status"
+	w.WriteString("HTTP/1.1 ")
+	w.WriteString(strconv.Itoa(code))
+	w.WriteByte(' ')
+	w.WriteString(text)
 }
 
 // serveTCP accepts connections until the listener closes.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -245,10 +244,7 @@ func (cc *clientConn) fixed(f *FixedResponse, keep bool) bool {
 		code = 200
 	}
 	w := cc.bw
-	w.WriteString("HTTP/1.1 ")
-	w.WriteString(strconv.Itoa(code))
-	w.WriteByte(' ')
-	w.WriteString(statusText(code))
+	writeStatus(w, code)
 	w.WriteString("\r\nServer: awselb/2.0\r\nContent-Type: ")
 	w.WriteString(ct)
 	w.WriteString("\r\nContent-Length: ")
@@ -289,18 +285,14 @@ func (cc *clientConn) proxy(t *target, keep bool) (ok, reuse bool) {
 		}
 		// A pooled connection the target had closed: try once more on a
 		// new one when the request can be sent again.
-		if !fresh && replayable && attempt == 0 && !isTimeout(err) {
+		if !fresh && replayable && attempt == 0 {
 			continue
-		}
-		code := 502
-		if isTimeout(err) {
-			code = 504
 		}
 		cc.lr.p.log.Debug("lb: target error", "target", t.t.Addr, "err", err)
 		if !sent {
-			return cc.skipBody() && cc.errorPage(code, keep), keep
+			return cc.skipBody() && cc.errorPage(502, keep), keep
 		}
-		return cc.errorPage(code, keep), keep
+		return cc.errorPage(502, keep), keep
 	}
 }
 
@@ -454,11 +446,6 @@ func (cc *clientConn) tunnel(t *target, u *upstream) {
 	cc.c.Close()
 	<-done
 	u.close()
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // upstream is a connection to a target.

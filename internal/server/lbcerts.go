@@ -29,8 +29,17 @@ import (
 type lbCerts struct {
 	dir string
 
-	mu   sync.Mutex
-	self map[string]*tls.Certificate // by ARN
+	mu    sync.Mutex
+	self  map[string]*tls.Certificate // by ARN
+	files map[string]loadedCert       // by path
+}
+
+// loadedCert is a certificate file as read at its modification time: the
+// configuration is rebuilt on every ELB change, the file read only when it
+// changed.
+type loadedCert struct {
+	mod  time.Time
+	cert tls.Certificate
 }
 
 // config returns the TLS configuration for a listener's certificates (the
@@ -45,7 +54,7 @@ func (c *lbCerts) config(arns []string, names []string, onSelfSigned func(arn st
 			path := filepath.Join(c.dir, id+".pem")
 			st, err := os.Stat(path)
 			if err == nil {
-				cert, err := tls.LoadX509KeyPair(path, path)
+				cert, err := c.load(path, st.ModTime())
 				if err != nil {
 					return nil, "", fmt.Errorf("certificate %s: %s: %w", arn, path, err)
 				}
@@ -71,6 +80,25 @@ func (c *lbCerts) config(arns []string, names []string, onSelfSigned func(arn st
 		return nil, "", errors.New("no certificate")
 	}
 	return &tls.Config{Certificates: certs, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}, key.String(), nil
+}
+
+// load reads a certificate file unless it was read at the same
+// modification time.
+func (c *lbCerts) load(path string, mod time.Time) (tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, ok := c.files[path]; ok && f.mod.Equal(mod) {
+		return f.cert, nil
+	}
+	cert, err := tls.LoadX509KeyPair(path, path)
+	if err != nil {
+		return cert, err
+	}
+	if c.files == nil {
+		c.files = map[string]loadedCert{}
+	}
+	c.files[path] = loadedCert{mod: mod, cert: cert}
+	return cert, nil
 }
 
 func (c *lbCerts) selfSigned(arn string, names []string) (*tls.Certificate, bool, error) {
