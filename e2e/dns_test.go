@@ -18,12 +18,23 @@ import (
 // freeUDPPort returns a loopback UDP port that was free a moment ago.
 func freeUDPPort(t *testing.T) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The DNS server listens on UDP and TCP at the same port: the port must
+	// be free on both.
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := pc.LocalAddr().String()
+		ln, err := net.Listen("tcp", addr)
+		pc.Close()
+		if err == nil {
+			ln.Close()
+			return addr
+		}
 	}
-	defer pc.Close()
-	return pc.LocalAddr().String()
+	t.Fatal("no port free on both UDP and TCP")
+	return ""
 }
 
 // TestDNSServesCloudMap: a private DNS namespace and a service created with
