@@ -92,19 +92,22 @@ for r in $(seq "$ROUNDS"); do
 			port=$LBPORT; [ "$proxy" = nginx ] && port=$NGPORT
 			row=$(cell "$proxy" "http://127.0.0.1:$port/" "$c" "$t")
 			echo "$row" | sed "s/^| $proxy | $c |/| $proxy | $c | $r |/"
-			echo "$proxy $c $(awk -F'|' '{print $4}' <<<"$row")" >>"$TMP/cells"
+			awk -F'|' -v p="$proxy" -v c="$c" '
+				function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
+				{ gsub(/ /, ""); print p, c, $4, us($5), us($6) }' <<<"$row" >>"$TMP/cells"
 		done
 	done
 done
 echo
-echo "Median requests/s over the rounds, and berth/nginx:"
+echo "Medians over the rounds (latencies in µs), and berth/nginx:"
 echo
-echo "| connections | berth | nginx | berth/nginx |"
-echo "|---:|---:|---:|---:|"
+echo "| connections | berth req/s | nginx req/s | berth/nginx | berth p50 / p99 | nginx p50 / p99 |"
+echo "|---:|---:|---:|---:|---:|---:|"
+# med PROXY CONNS FIELD: the median of one column of the cells.
+med() { awk -v p="$1" -v c="$2" -v f="$3" '$1==p && $2==c {print $f}' "$TMP/cells" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for c in 1 64; do
-	b=$(awk -v c="$c" '$1=="berth" && $2==c {print $3}' "$TMP/cells" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-	n=$(awk -v c="$c" '$1=="nginx" && $2==c {print $3}' "$TMP/cells" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-	echo "| $c | $b | $n | $(awk -v b="$b" -v n="$n" 'BEGIN {printf "%.2f×", b/n}') |"
+	b=$(med berth "$c" 3) n=$(med nginx "$c" 3)
+	echo "| $c | $b | $n | $(awk -v b="$b" -v n="$n" 'BEGIN {printf "%.2f×", b/n}') | $(med berth "$c" 4) / $(med berth "$c" 5) | $(med nginx "$c" 4) / $(med nginx "$c" 5) |"
 done
 echo
 echo "Target: ≥ 1.0× nginx throughput, p99 no worse than nginx."

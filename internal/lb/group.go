@@ -273,6 +273,6 @@ func (t *target) stop() {
 	t.kill()
 	t.closePool()
 	for c := range conns {
-		c.Close()
+		closeNow(c)
 	}
 }

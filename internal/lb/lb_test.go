@@ -749,6 +749,11 @@ func TestDrainingDelayCutsConnections(t *testing.T) {
 	}()
 	<-a.started
 	defer close(a.release)
+	// The client connection, and so the target connection, is in blocking
+	// mode (blocking.go): cutting it must wake the proxy's read.
+	if blockingSlots.Load() == 0 {
+		t.Fatal("no connection in blocking mode")
+	}
 	tg.Targets = nil
 	start := time.Now()
 	if err := p.Apply(cfg, []TargetGroup{tg}); err != nil {

@@ -175,14 +175,14 @@ func (lr *listenerRT) close(graceful bool) {
 	}
 	if !graceful {
 		for cc := range hconns {
-			cc.c.Close()
+			closeNow(cc.c)
 		}
 		return
 	}
 	lr.closing.Store(true)
 	for cc := range hconns {
 		if cc.idle.Load() {
-			cc.c.Close()
+			closeNow(cc.c)
 		}
 	}
 	p.wg.Add(1)
@@ -202,7 +202,7 @@ func (lr *listenerRT) close(graceful bool) {
 		case <-p.ctx.Done():
 		}
 		for cc := range hconns {
-			cc.c.Close()
+			closeNow(cc.c)
 		}
 		<-done
 	}()

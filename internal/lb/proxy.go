@@ -45,6 +45,8 @@ type clientConn struct {
 	// close closes idle connections and lets busy ones finish.
 	idle     atomic.Bool
 	deadline time.Time // the read deadline last set
+	// blocking is set while the socket is in blocking mode (blocking.go).
+	blocking bool
 }
 
 // serveHTTP accepts connections until the listener closes.
@@ -96,6 +98,10 @@ func (cc *clientConn) serve() {
 	defer cc.c.Close()
 	if tc, ok := cc.c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
+	}
+	if takeBlockingSlot() {
+		cc.blocking = setBlocking(cc.c, true, idleTimeout)
+		defer releaseBlockingSlot()
 	}
 	if a, ok := cc.c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.ip = []byte(a.IP.String())
@@ -270,6 +276,7 @@ func (cc *clientConn) proxy(t *target, keep bool) (ok, reuse bool) {
 			cc.lr.p.log.Debug("lb: target dial failed", "target", t.t.Addr, "err", err)
 			return cc.skipBody() && cc.errorPage(502, keep), keep
 		}
+		u.setBlocking(cc.blocking)
 		sent, err := cc.sendRequest(u)
 		if err == nil {
 			var got bool
@@ -435,6 +442,13 @@ func (cc *clientConn) tunnel(t *target, u *upstream) {
 		u.close()
 		return
 	}
+	// Two goroutines copy, and either may close: both sockets go back to
+	// the poller, where Close interrupts a read.
+	if cc.blocking {
+		setBlocking(cc.c, false, 0)
+		cc.blocking = false
+	}
+	u.setBlocking(false)
 	cc.c.SetReadDeadline(time.Time{})
 	done := make(chan struct{})
 	go func() {
@@ -454,6 +468,16 @@ type upstream struct {
 	c  net.Conn
 	br *bufio.Reader
 	bw *bufio.Writer
+	// blocking is set while the socket is in blocking mode: it follows
+	// the mode of the client connection using it.
+	blocking bool
+}
+
+// setBlocking puts the connection in the client connection's mode.
+func (u *upstream) setBlocking(blocking bool) {
+	if u.blocking != blocking && setBlocking(u.c, blocking, 0) {
+		u.blocking = blocking
+	}
 }
 
 func (u *upstream) close() {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -317,6 +318,11 @@ func TestGracefulListenerClose(t *testing.T) {
 	idle.response("GET")
 	busy.send("GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
 	<-a.started
+	// Both connections are in blocking mode (blocking.go): closing the
+	// idle one must wake its reader.
+	if n := blockingSlots.Load(); n < 2 && runtime.GOMAXPROCS(0) >= 2 {
+		t.Fatalf("%d connections in blocking mode, want 2", n)
+	}
 	// The listener goes away: the idle connection closes at once, the
 	// busy one gets its answer, with Connection: close.
 	if err := p.Apply(Config{}, []TargetGroup{tgroup("tg", HealthCheck{}, a)}); err != nil {
@@ -364,5 +370,45 @@ func TestHTTPSListener(t *testing.T) {
 	}
 	if code, body := getURL(t, "http://"+p.Addr("l1")+"/"); code != 200 || body != "secure" || proto.Load() != "http" {
 		t.Fatalf("after TLS was removed: %d %q %v", code, body, proto.Load())
+	}
+}
+
+func TestBlockingConnections(t *testing.T) {
+	a := newBackend(t, "a")
+	p, _ := newPlane(t)
+	if err := p.Apply(httpListener("tg"), []TargetGroup{tgroup("tg", HealthCheck{}, a)}); err != nil {
+		t.Fatal(err)
+	}
+	addr := p.Addr("l1")
+	limit := runtime.GOMAXPROCS(0)
+	var conns []*rawConn
+	for range limit + 2 {
+		c := dialRaw(t, addr)
+		c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+		if resp, body := c.response("GET"); resp.StatusCode != 200 || body != "a" {
+			t.Fatalf("%d %q", resp.StatusCode, body)
+		}
+		conns = append(conns, c)
+	}
+	// The first connections took every slot; the others use the poller,
+	// and all of them serve requests again.
+	if n := blockingSlots.Load(); int(n) != limit {
+		t.Fatalf("%d connections in blocking mode, want %d", n, limit)
+	}
+	for _, c := range conns {
+		c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+		if resp, _ := c.response("GET"); resp.StatusCode != 200 {
+			t.Fatalf("second request: %d", resp.StatusCode)
+		}
+	}
+	for _, c := range conns {
+		c.c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for blockingSlots.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d blocking slots still taken after the clients left", blockingSlots.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
