@@ -33,6 +33,7 @@ func agentFlags(fs *flag.FlagSet, cfg *agent.Config) {
 	})
 	fs.StringVar(&cfg.HostAddress, "host-address", cfg.HostAddress, "IPv4 `IP` of this host that tasks and other hosts reach, registered as the berth.host-address attribute: bridge and host mode tasks of services with serviceRegistries are registered in Cloud Map (SRV) at it with their host ports (BERTH_HOST_ADDRESS; default: the Docker bridge gateway)")
 	fs.StringVar(&cfg.GPUs, "gpus", cfg.GPUs, "NVIDIA GPUs registered as the GPU resource tasks' resourceRequirements reserve: auto (the ones nvidia-smi lists, if any), none, or comma-separated `IDS` registered as given (BERTH_GPUS; ECS_ENABLE_GPU_SUPPORT=true|false when unset; default auto)")
+	fs.IntVar(&cfg.MaxConcurrentStarts, "max-concurrent-starts", cfg.MaxConcurrentStarts, "container create and start `CALLS` the agent sends Docker at once; a burst of tasks finishes sooner than with every call at once (BERTH_MAX_CONCURRENT_STARTS; default 8)")
 	fs.StringVar(&cfg.LaunchType, "launch-type", cfg.LaunchType, "`TYPE` of capacity this agent is: EC2, EXTERNAL or FARGATE (serves the FARGATE and FARGATE_SPOT capacity providers), registered as berth.launch-type (BERTH_LAUNCH_TYPE; default EC2)")
 }
 

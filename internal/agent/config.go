@@ -67,6 +67,9 @@ type Config struct {
 	// DNS server (berth server --dns-listen IP:53) makes service discovery
 	// names resolve inside tasks.
 	TaskDNS []string
+	// MaxConcurrentStarts bounds the container create and start calls the
+	// agent has in flight at once (BERTH_MAX_CONCURRENT_STARTS; 8 when 0).
+	MaxConcurrentStarts int
 	// HostAddress is the address of this host that tasks and other hosts
 	// reach (BERTH_HOST_ADDRESS), registered as the attribute
 	// berth.host-address: bridge and host mode tasks of services with
@@ -88,6 +91,11 @@ type Config struct {
 	Version   string
 }
 
+// DefaultMaxConcurrentStarts is how many container create and start calls
+// the agent sends the engine at once unless configured: bench/agent found
+// Docker finishes a burst of launches soonest with a handful in flight.
+const DefaultMaxConcurrentStarts = 8
+
 // Defaults fills unset fields.
 func (c *Config) Defaults() {
 	if c.Cluster == "" {
@@ -104,6 +112,9 @@ func (c *Config) Defaults() {
 	}
 	if c.StopTimeout == 0 {
 		c.StopTimeout = 30 * time.Second
+	}
+	if c.MaxConcurrentStarts <= 0 {
+		c.MaxConcurrentStarts = DefaultMaxConcurrentStarts
 	}
 	if c.InstanceType == "" {
 		c.InstanceType = "berth.host"
@@ -151,6 +162,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			return fmt.Errorf("ECS_ENABLE_GPU_SUPPORT=%q: want true or false", v)
 		}
 		c.EnableGPUSupport = &on
+	}
+	if v := getenv("BERTH_MAX_CONCURRENT_STARTS"); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 {
+			return fmt.Errorf("BERTH_MAX_CONCURRENT_STARTS=%q: want a number of calls, at least 1", v)
+		}
+		c.MaxConcurrentStarts = n
 	}
 	if v := getenv("ECS_RESERVED_MEMORY"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

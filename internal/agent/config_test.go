@@ -61,6 +61,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		"ECS_INSTANCE_ATTRIBUTES":               {"ECS_INSTANCE_ATTRIBUTES": "{novalue}"},
 		"BERTH_GPUS":                            {"BERTH_GPUS": "GPU-a,,GPU-b"},
 		"ECS_ENABLE_GPU_SUPPORT":                {"ECS_ENABLE_GPU_SUPPORT": "yes please"},
+		"BERTH_MAX_CONCURRENT_STARTS":           {"BERTH_MAX_CONCURRENT_STARTS": "0"},
 	} {
 		var c Config
 		err := c.ApplyEnv(func(k string) string { return env[k] })
@@ -111,5 +112,19 @@ func TestConfigGPUResolution(t *testing.T) {
 				t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestConfigMaxConcurrentStarts(t *testing.T) {
+	var c Config
+	c.Defaults()
+	if c.MaxConcurrentStarts != DefaultMaxConcurrentStarts {
+		t.Fatalf("default %d, want %d", c.MaxConcurrentStarts, DefaultMaxConcurrentStarts)
+	}
+	if err := c.ApplyEnv(func(k string) string { return map[string]string{"BERTH_MAX_CONCURRENT_STARTS": "3"}[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxConcurrentStarts != 3 {
+		t.Fatalf("got %d, want 3", c.MaxConcurrentStarts)
 	}
 }

@@ -30,6 +30,9 @@ type engine struct {
 	net    netSetup
 	images images // recent image inspections
 
+	slotsOnce sync.Once
+	slots     chan struct{} // create and start calls in flight (acquire)
+
 	mu    sync.Mutex
 	tasks map[string]*task
 	wg    sync.WaitGroup
@@ -201,3 +204,52 @@ func (e *engine) awsvpcNetwork(ctx context.Context) (runtime.Network, string, er
 }
 
 const awsvpcNetworkName = "berth-awsvpc"
+
+// Container creates and starts go through a limiter: a burst of tasks
+// would otherwise send the engine every create and start at once, and
+// Docker gets slower per container the more it is asked to do together
+// (its network and containerd steps queue behind each other). With
+// MaxConcurrentStarts calls in flight the burst finishes sooner.
+
+// acquire takes a slot for one create or start call; release gives it
+// back. A zero limit means no limit.
+func (e *engine) acquire(ctx context.Context) error {
+	e.slotsOnce.Do(func() {
+		if n := e.cfg.MaxConcurrentStarts; n > 0 {
+			e.slots = make(chan struct{}, n)
+		}
+	})
+	if e.slots == nil {
+		return nil
+	}
+	select {
+	case e.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *engine) release() {
+	if e.slots != nil {
+		<-e.slots
+	}
+}
+
+// createContainer creates a container within the limit.
+func (e *engine) createContainer(ctx context.Context, spec runtime.Spec) (string, error) {
+	if err := e.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer e.release()
+	return e.rt.CreateContainer(ctx, spec)
+}
+
+// startContainer starts a container within the limit.
+func (e *engine) startContainer(ctx context.Context, id string) error {
+	if err := e.acquire(ctx); err != nil {
+		return err
+	}
+	defer e.release()
+	return e.rt.StartContainer(ctx, id)
+}

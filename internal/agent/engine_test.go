@@ -1,13 +1,18 @@
 package agent
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/internal/agentproto"
 	"github.com/berth-dev/berth/internal/ecsapi"
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 func TestShouldRestart(t *testing.T) {
@@ -82,3 +87,61 @@ func TestOutbox(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// countingRuntime counts the create and start calls in flight at once.
+type countingRuntime struct {
+	runtime.Runtime // other methods are not called
+	inFlight, most  atomic.Int32
+}
+
+func (r *countingRuntime) call() {
+	n := r.inFlight.Add(1)
+	for {
+		m := r.most.Load()
+		if n <= m || r.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	time.Sleep(5 * time.Millisecond)
+	r.inFlight.Add(-1)
+}
+
+func (r *countingRuntime) CreateContainer(context.Context, runtime.Spec) (string, error) {
+	r.call()
+	return "id", nil
+}
+
+func (r *countingRuntime) StartContainer(context.Context, string) error {
+	r.call()
+	return nil
+}
+
+func TestEngineLimitsConcurrentStarts(t *testing.T) {
+	rt := &countingRuntime{}
+	e := &engine{rt: rt, cfg: &Config{MaxConcurrentStarts: 3}}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if i%2 == 0 {
+				e.createContainer(ctx, runtime.Spec{})
+			} else {
+				e.startContainer(ctx, "id")
+			}
+		})
+	}
+	wg.Wait()
+	if m := rt.most.Load(); m != 3 {
+		t.Fatalf("%d calls in flight at most, want 3", m)
+	}
+	// A caller that gives up while waiting for a slot gets its context's
+	// error, and no call is made.
+	for range 3 {
+		e.slots <- struct{}{}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if err := e.startContainer(cctx, "id"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want the context's deadline", err)
+	}
+}

@@ -50,7 +50,7 @@ func (t *task) preparePause(ctx context.Context) error {
 		return err
 	}
 	if !st.Running {
-		if err := t.e.rt.StartContainer(ctx, id); err != nil {
+		if err := t.e.startContainer(ctx, id); err != nil {
 			return err
 		}
 		if st, err = t.e.rt.InspectContainer(ctx, id); err != nil {
@@ -84,7 +84,7 @@ func (t *task) ensureContainer(ctx context.Context, cc containerCheckpoint, spec
 			return st.ID, nil
 		}
 	}
-	id, err := t.e.rt.CreateContainer(ctx, spec)
+	id, err := t.e.createContainer(ctx, spec)
 	if err != nil {
 		// The name is taken: it is ours (names are unique per task).
 		if st, ierr := t.e.rt.InspectContainer(ctx, cc.DockerName); ierr == nil {

@@ -187,7 +187,7 @@ func (t *task) startReady(ctx context.Context) (code, reason string) {
 		if !ready {
 			continue
 		}
-		if err := t.e.rt.StartContainer(ctx, id); err != nil {
+		if err := t.e.startContainer(ctx, id); err != nil {
 			if ctx.Err() != nil {
 				return "", ""
 			}
@@ -227,7 +227,7 @@ func (t *task) restartExited(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		if err := t.e.rt.StartContainer(ctx, id); err != nil {
+		if err := t.e.startContainer(ctx, id); err != nil {
 			if ctx.Err() == nil {
 				t.log.Warn("restart container in place (restartPolicy)", "container", name, "exitCode", code, "err", err)
 			}
