@@ -135,7 +135,10 @@ func main() {
 			}
 			continue
 		}
-		raw := newRawClient(hc, u, *region, *accessKey, *secretKey)
+		raw, err := newRawClient(u, *region, *accessKey, *secretKey)
+		if err != nil {
+			fatal("%v", err)
+		}
 		for _, s := range rep.Config.Scenarios {
 			for _, cl := range rep.Config.Clients {
 				fn, _ := scenario(s, t)

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -18,19 +17,24 @@ import (
 )
 
 // rawClient sends ECS calls as plain signed HTTP: a prepared JSON body, a
-// SigV4 signature from the aws-sdk-go-v2 signer, the JSON response decoded
-// into a small struct. It costs the client a fraction of the full SDK's
-// CPU, so on a small machine more of it is left to the server measured.
+// SigV4 signature from the aws-sdk-go-v2 signer, sent over leanPool's
+// keep-alive connections, the JSON response decoded into a small struct. It
+// costs the client a fraction of the full SDK's CPU, so on a small machine
+// more of it is left to the server measured.
 type rawClient struct {
-	hc     *http.Client
+	pool   *leanPool
 	url    string
 	region string
 	creds  aws.Credentials
 	signer *v4.Signer
 }
 
-func newRawClient(hc *http.Client, url, region, key, secret string) *rawClient {
-	return &rawClient{hc: hc, url: url + "/", region: region, creds: aws.Credentials{AccessKeyID: key, SecretAccessKey: secret}, signer: v4.NewSigner()}
+func newRawClient(url, region, key, secret string) (*rawClient, error) {
+	pool, err := newLeanPool(url)
+	if err != nil {
+		return nil, err
+	}
+	return &rawClient{pool: pool, url: url + "/", region: region, creds: aws.Credentials{AccessKeyID: key, SecretAccessKey: secret}, signer: v4.NewSigner()}, nil
 }
 
 // rawCall is one prepared call: the body and its hash are computed once.
@@ -61,22 +65,17 @@ func (c *rawClient) do(ctx context.Context, call rawCall, out any) error {
 	if err := c.signer.SignHTTP(ctx, c.creds, req, call.hash, "ecs", c.region, time.Now()); err != nil {
 		return err
 	}
-	resp, err := c.hc.Do(req)
+	status, raw, err := c.pool.roundTrip(ctx, req)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		var e struct {
 			Type    string `json:"__type"`
 			Message string `json:"message"`
 		}
 		_ = json.Unmarshal(raw, &e)
-		return fmt.Errorf("HTTP %d %s: %s", resp.StatusCode, e.Type, e.Message)
+		return fmt.Errorf("HTTP %d %s: %s", status, e.Type, e.Message)
 	}
 	return json.Unmarshal(raw, out)
 }
