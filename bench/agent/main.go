@@ -23,6 +23,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/berth-dev/berth/bench/internal/benchflag"
+	"github.com/berth-dev/berth/bench/internal/rawecs"
 	"github.com/berth-dev/berth/internal/sdkclient"
 	"github.com/berth-dev/berth/internal/testimage"
 )
@@ -176,7 +177,11 @@ func run() int {
 	}
 	defer cli.Close()
 	fl := &floor{cli: cli, image: rep.Image, cmd: rep.Cmd, mem: int64(*memMiB) << 20, runID: *instanceID}
-	b := &berth{ecs: ecsc, cluster: *cluster, taskTO: *taskTO, poll: newPoller(ecsc, *cluster, *poll)}
+	pollc, err := rawecs.New(*endpoint, *region, *accessKey, *secretKey)
+	if err != nil {
+		return fatal("%v", err)
+	}
+	b := &berth{ecs: ecsc, cluster: *cluster, taskTO: *taskTO, poll: newPoller(pollc, *cluster, *poll)}
 	// Whatever happens, leave no floor container and no running task.
 	defer func() {
 		cctx, c := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/bench/internal/benchflag"
+	"github.com/berth-dev/berth/bench/internal/rawecs"
 )
 
 type config struct {
@@ -135,7 +136,7 @@ func main() {
 			}
 			continue
 		}
-		raw, err := newRawClient(u, *region, *accessKey, *secretKey)
+		raw, err := rawecs.New(u, *region, *accessKey, *secretKey)
 		if err != nil {
 			fatal("%v", err)
 		}

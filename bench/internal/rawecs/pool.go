@@ -1,4 +1,6 @@
-package main
+// Package rawecs is the benchmarks' light ECS client: signed HTTP (the
+// aws-sdk-go-v2 SigV4 signer) over its own keep-alive connections.
+package rawecs
 
 import (
 	"bufio"
@@ -13,7 +15,7 @@ import (
 	"time"
 )
 
-// leanPool is the raw client's HTTP/1.1 transport: keep-alive connections,
+// Pool is the raw client's HTTP/1.1 transport: keep-alive connections,
 // one request at a time each, written and read by the calling goroutine
 // itself. net/http's Transport hands every request to a writer and a reader
 // goroutine per connection; on a two-core machine where client and server
@@ -21,19 +23,19 @@ import (
 // itself. Each connection's socket is in blocking mode, so the caller's
 // thread sleeps in read(2) until the answer is there. The same code drives
 // every target.
-type leanPool struct {
+type Pool struct {
 	addr string
 	mu   sync.Mutex
-	idle []*leanConn
+	idle []*conn
 }
 
-type leanConn struct {
+type conn struct {
 	c  net.Conn
 	br *bufio.Reader
 	bw *bufio.Writer
 }
 
-func newLeanPool(endpoint string) (*leanPool, error) {
+func NewPool(endpoint string) (*Pool, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		return nil, err
@@ -41,10 +43,10 @@ func newLeanPool(endpoint string) (*leanPool, error) {
 	if u.Scheme != "http" {
 		return nil, fmt.Errorf("raw client: %s: only http endpoints", endpoint)
 	}
-	return &leanPool{addr: u.Host}, nil
+	return &Pool{addr: u.Host}, nil
 }
 
-func (p *leanPool) get(ctx context.Context) (*leanConn, error) {
+func (p *Pool) get(ctx context.Context) (*conn, error) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		c := p.idle[n-1]
@@ -63,17 +65,17 @@ func (p *leanPool) get(ctx context.Context) (*leanConn, error) {
 			rc.Control(func(fd uintptr) { syscall.SetNonblock(int(fd), false) })
 		}
 	}
-	return &leanConn{c: c, br: bufio.NewReaderSize(c, 64<<10), bw: bufio.NewWriterSize(c, 16<<10)}, nil
+	return &conn{c: c, br: bufio.NewReaderSize(c, 64<<10), bw: bufio.NewWriterSize(c, 16<<10)}, nil
 }
 
-func (p *leanPool) put(c *leanConn) {
+func (p *Pool) put(c *conn) {
 	p.mu.Lock()
 	p.idle = append(p.idle, c)
 	p.mu.Unlock()
 }
 
-// roundTrip writes req (its body already set) and reads the whole answer.
-func (p *leanPool) roundTrip(ctx context.Context, req *http.Request) (status int, body []byte, err error) {
+// RoundTrip writes req (its body already set) and reads the whole answer.
+func (p *Pool) RoundTrip(ctx context.Context, req *http.Request) (status int, body []byte, err error) {
 	c, err := p.get(ctx)
 	if err != nil {
 		return 0, nil, err
