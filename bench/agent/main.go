@@ -98,7 +98,7 @@ func run() int {
 		waitOnly   = flag.Bool("wait-connected", false, "only wait until the instance is agentConnected, then exit")
 		connectTO  = flag.Duration("connect-timeout", 60*time.Second, "bound on the wait for agentConnected")
 		seqN       = flag.Int("seq", 30, "launches of the sequential latency cell")
-		concN      = flag.Int("n", 40, "launches of each concurrent latency cell")
+		concN      = flag.Int("n", 120, "launches of each concurrent latency cell")
 		concF      = flag.String("concurrency", "4,8", "comma-separated concurrencies of the latency cells")
 		tputN      = flag.Int("throughput", 50, "tasks (and containers) of the throughput burst")
 		tputConc   = flag.Int("throughput-concurrency", 8, "concurrent Docker create+start calls of the throughput floor")
