@@ -83,21 +83,25 @@ func writeMarkdown(w io.Writer, rep *report) {
 	}
 }
 
-// ratioLine is "berth/moto throughput: raw 1 client 52.3×, 8 clients 40.1×; sdk …".
+// ratioLine is "berth/moto throughput: raw 1 client 52.3×, 8 clients 40.1×; sdk …",
+// and the same for the floor when it was measured.
 func ratioLine(rep *report, scenario string) string {
-	var lines []string
-	for _, cl := range rep.Config.Clients {
-		if l := ratioOf(rep, scenario, cl); l != "" {
-			lines = append(lines, cl+" "+l)
+	var out []string
+	for _, num := range []string{"berth", "floor"} {
+		var lines []string
+		for _, cl := range rep.Config.Clients {
+			if l := ratioOf(rep, scenario, cl, num); l != "" {
+				lines = append(lines, cl+" "+l)
+			}
+		}
+		if len(lines) > 0 {
+			out = append(out, num+"/moto throughput: "+strings.Join(lines, "; "))
 		}
 	}
-	if len(lines) == 0 {
-		return ""
-	}
-	return "berth/moto throughput: " + strings.Join(lines, "; ")
+	return strings.Join(out, "\n\n")
 }
 
-func ratioOf(rep *report, scenario, client string) string {
+func ratioOf(rep *report, scenario, client, num string) string {
 	get := func(target string, conc int) *cell {
 		for _, ce := range rep.Cells {
 			if ce.Target == target && ce.Scenario == scenario && ce.Client == client && ce.Concurrency == conc && ce.Skipped == "" {
@@ -108,7 +112,7 @@ func ratioOf(rep *report, scenario, client string) string {
 	}
 	var parts []string
 	for _, conc := range rep.Config.Concurrency {
-		b, m := get("berth", conc), get("moto", conc)
+		b, m := get(num, conc), get("moto", conc)
 		if b == nil || m == nil {
 			continue
 		}
