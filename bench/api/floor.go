@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -8,24 +9,31 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/bench/internal/rawecs"
 )
 
-// The floor: what the same raw client gets from a Go HTTP server
-// (net/http, as berth uses) on this machine when the server does nothing
-// but answer. Its handler reads the body and writes a fixed DescribeClusters
-// answer of berth's size, with no signature check, no store and no JSON
-// work. No server that speaks HTTP through Go's net/http, on the same two
-// cores as its client, answers faster; the distance between it and berth is
-// what berth's own work costs.
+// The floors: what the same raw client gets on this machine from servers
+// that do nothing but answer. Each reads the request and writes a fixed
+// DescribeClusters answer of berth's size, with no signature check, no
+// store and no JSON work.
+//   - floor: a Go net/http server, as berth uses. No server built on
+//     net/http, on the same two cores as its client, answers faster; the
+//     distance between it and berth is what berth's own work costs.
+//   - floor-raw: a minimal HTTP/1 responder on blocking sockets (the
+//     load balancer's trick, internal/lb/blocking.go): one thread per
+//     connection waiting in read(2), no net/http. It bounds what any Go
+//     server could answer this client with.
 
 // floorAnswer is a DescribeClusters answer as berth sends it for the
 // benchmark's cluster.
 var floorAnswer = []byte(`{"clusters":[{"activeServicesCount":0,"capacityProviders":[],"clusterArn":"arn:aws:ecs:us-east-1:000000000000:cluster/` + clusterName + `","clusterName":"` + clusterName + `","defaultCapacityProviderStrategy":[],"pendingTasksCount":0,"registeredContainerInstancesCount":0,"runningTasksCount":0,"settings":[{"name":"containerInsights","value":"disabled"}],"statistics":[],"status":"ACTIVE","tags":[]}],"failures":[]}`)
 
-// startFloor serves the floor on a loopback port until ctx ends.
+// startFloor serves the net/http floor on a loopback port until ctx ends.
 func startFloor(ctx context.Context) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,30 +57,104 @@ func startFloor(ctx context.Context) (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
-// floorCells measures DescribeClusters with the raw client against the floor.
+// startRawFloor serves the raw floor on a loopback port until ctx ends.
+func startRawFloor(ctx context.Context) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	resp := append([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\n"+
+		"X-Amzn-Requestid: 00000000-0000-4000-8000-000000000000\r\nContent-Length: "+strconv.Itoa(len(floorAnswer))+"\r\n\r\n"), floorAnswer...)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			if rc, err := c.(*net.TCPConn).SyscallConn(); err == nil {
+				rc.Control(func(fd uintptr) { syscall.SetNonblock(int(fd), false) })
+			}
+			go answerRaw(c, resp)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			// A blocked read wakes on shutdown, not on close.
+			if rc, err := c.(*net.TCPConn).SyscallConn(); err == nil {
+				rc.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+			}
+			c.Close()
+		}
+	}()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// answerRaw reads requests (head, then Content-Length bytes of body) and
+// answers each with resp until the client goes.
+func answerRaw(c net.Conn, resp []byte) {
+	br := bufio.NewReader(c)
+	for {
+		length := 0
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				return
+			}
+			if len(line) <= 2 {
+				break
+			}
+			if len(line) > 15 && strings.EqualFold(string(line[:15]), "content-length:") {
+				length, _ = strconv.Atoi(strings.TrimSpace(string(line[15:])))
+			}
+		}
+		if _, err := br.Discard(length); err != nil {
+			return
+		}
+		if _, err := c.Write(resp); err != nil {
+			return
+		}
+	}
+}
+
+// floorCells measures DescribeClusters with the raw client against both
+// floors.
 func floorCells(conc []int, warmup, dur time.Duration, maxReq int, callTO time.Duration, region, key, secret string) ([]*cell, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	u, err := startFloor(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, err := rawecs.New(u, region, key, secret)
-	if err != nil {
-		return nil, err
-	}
-	fn, err := rawScenario("DescribeClusters", &target{}, c)
-	if err != nil {
-		return nil, err
-	}
 	var cells []*cell
-	for _, n := range conc {
-		lat, errs, elapsed, capped := run(fn, n, warmup, dur, maxReq, callTO)
-		ce := &cell{Target: "floor", Scenario: "DescribeClusters", Client: "raw", Concurrency: n}
-		summarize(ce, lat, errs, elapsed, capped)
-		cells = append(cells, ce)
-		fmt.Fprintf(os.Stderr, "  floor DescribeClusters raw c=%d  %9.1f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d\n",
-			n, ce.ReqPerSec, ce.P50ms, ce.P99ms, ce.Errors)
+	for _, f := range []struct {
+		name  string
+		start func(context.Context) (string, error)
+	}{{"floor", startFloor}, {"floor-raw", startRawFloor}} {
+		u, err := f.start(ctx)
+		if err != nil {
+			return cells, err
+		}
+		c, err := rawecs.New(u, region, key, secret)
+		if err != nil {
+			return cells, err
+		}
+		fn, err := rawScenario("DescribeClusters", &target{}, c)
+		if err != nil {
+			return cells, err
+		}
+		for _, n := range conc {
+			lat, errs, elapsed, capped := run(fn, n, warmup, dur, maxReq, callTO)
+			ce := &cell{Target: f.name, Scenario: "DescribeClusters", Client: "raw", Concurrency: n}
+			summarize(ce, lat, errs, elapsed, capped)
+			cells = append(cells, ce)
+			fmt.Fprintf(os.Stderr, "  %s DescribeClusters raw c=%d  %9.1f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d\n",
+				f.name, n, ce.ReqPerSec, ce.P50ms, ce.P99ms, ce.Errors)
+		}
 	}
 	return cells, nil
 }

@@ -60,7 +60,7 @@ func main() {
 		accessKey   = flag.String("access-key", "AKIDBENCH", "access key ID the requests are signed with")
 		secretKey   = flag.String("secret-key", "benchsecret", "secret access key the requests are signed with")
 		jsonOut     = flag.Bool("json", false, "print the results as JSON instead of Markdown")
-		floor       = flag.Bool("floor", true, "also measure DescribeClusters against an in-process Go HTTP server that only answers (the floor)")
+		floor       = flag.Bool("floor", true, "also measure DescribeClusters against in-process servers that only answer: net/http (floor) and a minimal HTTP/1 responder on blocking sockets (floor-raw)")
 	)
 	flag.Parse()
 	// The client's own collector competes with the server for the same
@@ -163,7 +163,7 @@ func main() {
 	}
 
 	if *floor {
-		fmt.Fprintln(os.Stderr, "floor: an in-process net/http server answering DescribeClusters with a fixed body")
+		fmt.Fprintln(os.Stderr, "floors: in-process servers answering DescribeClusters with a fixed body (net/http; raw HTTP/1 on blocking sockets)")
 		cells, err := floorCells(conc, *warmup, *duration, *maxRequests, *callTO, *region, *accessKey, *secretKey)
 		if err != nil {
 			rep.Failures = append(rep.Failures, fmt.Sprintf("floor: %v", err))

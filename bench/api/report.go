@@ -87,7 +87,7 @@ func writeMarkdown(w io.Writer, rep *report) {
 // and the same for the floor when it was measured.
 func ratioLine(rep *report, scenario string) string {
 	var out []string
-	for _, num := range []string{"berth", "floor"} {
+	for _, num := range []string{"berth", "floor", "floor-raw"} {
 		var lines []string
 		for _, cl := range rep.Config.Clients {
 			if l := ratioOf(rep, scenario, cl, num); l != "" {
