@@ -161,7 +161,10 @@ func testRestartIgnoredExitCode(t *testing.T, c *ecs.Client, img string) {
 // A container that exits before restartAttemptPeriod is not restarted:
 // an essential one stops its task at its first exit, as without a policy.
 func testRestartEarlyExit(t *testing.T, c *ecs.Client, img string) {
-	app := ctrDef("app", img, true, "testapp", "exit", "1", "1")
+	// default-period exits well before app, whose exit stops the task (a
+	// loaded engine may start the second container a second after the
+	// first).
+	app := ctrDef("app", img, true, "testapp", "exit", "1", "4")
 	app.RestartPolicy = restartPolicy()
 	def := ctrDef("default-period", img, false, "testapp", "exit", "1", "0.5")
 	def.RestartPolicy = &types.ContainerRestartPolicy{Enabled: aws.Bool(true)} // 300 s
@@ -180,7 +183,7 @@ func testRestartEarlyExit(t *testing.T, c *ecs.Client, img string) {
 			t.Errorf("%s runs again after the task stopped", name)
 		}
 	}
-	// The task ended at app's first exit: app ran once, for about a second.
+	// The task ended at app's first exit: app ran once, for about 4 s.
 	if d := tk.ExecutionStoppedAt.Sub(*tk.StartedAt); d > 20*time.Second {
 		t.Errorf("the task ran %s: app was restarted before it stopped", d)
 	}
