@@ -11,10 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/bench/internal/rawecs"
+	"github.com/berth-dev/berth/internal/sockopt"
 )
 
 // The floors: what the same raw client gets on this machine from servers
@@ -25,7 +25,7 @@ import (
 //     net/http, on the same two cores as its client, answers faster; the
 //     distance between it and berth is what berth's own work costs.
 //   - floor-raw: a minimal HTTP/1 responder on blocking sockets (the
-//     load balancer's trick, internal/lb/blocking.go): one thread per
+//     load balancer's first connections, internal/sockopt): one thread per
 //     connection waiting in read(2), no net/http. It bounds what any Go
 //     server could answer this client with.
 
@@ -76,9 +76,7 @@ func startRawFloor(ctx context.Context) (string, error) {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
-			if rc, err := c.(*net.TCPConn).SyscallConn(); err == nil {
-				rc.Control(func(fd uintptr) { syscall.SetNonblock(int(fd), false) })
-			}
+			sockopt.SetBlocking(c, true, 0)
 			go answerRaw(c, resp)
 		}
 	}()
@@ -88,11 +86,7 @@ func startRawFloor(ctx context.Context) (string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, c := range conns {
-			// A blocked read wakes on shutdown, not on close.
-			if rc, err := c.(*net.TCPConn).SyscallConn(); err == nil {
-				rc.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
-			}
-			c.Close()
+			sockopt.CloseNow(c) // a blocked read wakes on shutdown, not on close
 		}
 	}()
 	return "http://" + ln.Addr().String(), nil

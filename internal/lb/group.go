@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/berth-dev/berth/internal/sockopt"
 )
 
 type atomicMap = atomic.Pointer[map[string]*group]
@@ -273,6 +275,6 @@ func (t *target) stop() {
 	t.kill()
 	t.closePool()
 	for c := range conns {
-		closeNow(c)
+		sockopt.CloseNow(c)
 	}
 }

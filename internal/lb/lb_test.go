@@ -750,8 +750,8 @@ func TestDrainingDelayCutsConnections(t *testing.T) {
 	<-a.started
 	defer close(a.release)
 	// The client connection, and so the target connection, is in blocking
-	// mode (blocking.go): cutting it must wake the proxy's read.
-	if blockingSlots.Load() == 0 {
+	// mode (internal/sockopt): cutting it must wake the proxy's read.
+	if blockingSlots.InUse() == 0 {
 		t.Fatal("no connection in blocking mode")
 	}
 	tg.Targets = nil

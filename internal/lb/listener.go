@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/berth-dev/berth/internal/sockopt"
 )
 
 // listenerRT is an open listener.
@@ -175,14 +177,14 @@ func (lr *listenerRT) close(graceful bool) {
 	}
 	if !graceful {
 		for cc := range hconns {
-			closeNow(cc.c)
+			sockopt.CloseNow(cc.c)
 		}
 		return
 	}
 	lr.closing.Store(true)
 	for cc := range hconns {
 		if cc.idle.Load() {
-			closeNow(cc.c)
+			sockopt.CloseNow(cc.c)
 		}
 	}
 	p.wg.Add(1)
@@ -202,7 +204,7 @@ func (lr *listenerRT) close(graceful bool) {
 		case <-p.ctx.Done():
 		}
 		for cc := range hconns {
-			closeNow(cc.c)
+			sockopt.CloseNow(cc.c)
 		}
 		<-done
 	}()

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/berth-dev/berth/internal/sockopt"
 )
 
 // The HTTP listener's proxy. Each client connection is served by one
@@ -20,6 +22,12 @@ import (
 // net/http machinery sits on the request path: the proxy moves bytes
 // between two buffered connections, which is what lets it keep up with
 // nginx on the same machine.
+
+// blockingSlots counts the client connections in blocking mode: the
+// first ones, one per CPU, and the target connections they use
+// (internal/sockopt). Measured with wrk at one connection: 3,006 → 3,737
+// req/s (median of 5 rounds) on the project machine.
+var blockingSlots sockopt.Slots
 
 // idleTimeout is ELB's default connection idle timeout.
 const idleTimeout = 60 * time.Second
@@ -45,7 +53,7 @@ type clientConn struct {
 	// close closes idle connections and lets busy ones finish.
 	idle     atomic.Bool
 	deadline time.Time // the read deadline last set
-	// blocking is set while the socket is in blocking mode (blocking.go).
+	// blocking is set while the socket is in blocking mode (internal/sockopt).
 	blocking bool
 }
 
@@ -99,9 +107,9 @@ func (cc *clientConn) serve() {
 	if tc, ok := cc.c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	if takeBlockingSlot() {
-		cc.blocking = setBlocking(cc.c, true, idleTimeout)
-		defer releaseBlockingSlot()
+	if blockingSlots.Take() {
+		cc.blocking = sockopt.SetBlocking(cc.c, true, idleTimeout)
+		defer blockingSlots.Release()
 	}
 	if a, ok := cc.c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.ip = []byte(a.IP.String())
@@ -445,7 +453,7 @@ func (cc *clientConn) tunnel(t *target, u *upstream) {
 	// Two goroutines copy, and either may close: both sockets go back to
 	// the poller, where Close interrupts a read.
 	if cc.blocking {
-		setBlocking(cc.c, false, 0)
+		sockopt.SetBlocking(cc.c, false, 0)
 		cc.blocking = false
 	}
 	u.setBlocking(false)
@@ -475,7 +483,7 @@ type upstream struct {
 
 // setBlocking puts the connection in the client connection's mode.
 func (u *upstream) setBlocking(blocking bool) {
-	if u.blocking != blocking && setBlocking(u.c, blocking, 0) {
+	if u.blocking != blocking && sockopt.SetBlocking(u.c, blocking, 0) {
 		u.blocking = blocking
 	}
 }

@@ -318,9 +318,9 @@ func TestGracefulListenerClose(t *testing.T) {
 	idle.response("GET")
 	busy.send("GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
 	<-a.started
-	// Both connections are in blocking mode (blocking.go): closing the
+	// Both connections are in blocking mode (internal/sockopt): closing the
 	// idle one must wake its reader.
-	if n := blockingSlots.Load(); n < 2 && runtime.GOMAXPROCS(0) >= 2 {
+	if n := blockingSlots.InUse(); n < 2 && runtime.GOMAXPROCS(0) >= 2 {
 		t.Fatalf("%d connections in blocking mode, want 2", n)
 	}
 	// The listener goes away: the idle connection closes at once, the
@@ -392,7 +392,7 @@ func TestBlockingConnections(t *testing.T) {
 	}
 	// The first connections took every slot; the others use the poller,
 	// and all of them serve requests again.
-	if n := blockingSlots.Load(); int(n) != limit {
+	if n := blockingSlots.InUse(); n != limit {
 		t.Fatalf("%d connections in blocking mode, want %d", n, limit)
 	}
 	for _, c := range conns {
@@ -405,9 +405,9 @@ func TestBlockingConnections(t *testing.T) {
 		c.c.Close()
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for blockingSlots.Load() != 0 {
+	for blockingSlots.InUse() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d blocking slots still taken after the clients left", blockingSlots.Load())
+			t.Fatalf("%d blocking slots still taken after the clients left", blockingSlots.InUse())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -11,8 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/internal/sockopt"
 )
 
 // Pool is the raw client's HTTP/1.1 transport: keep-alive connections,
@@ -60,11 +61,7 @@ func (p *Pool) get(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		if rc, err := tc.SyscallConn(); err == nil {
-			rc.Control(func(fd uintptr) { syscall.SetNonblock(int(fd), false) })
-		}
-	}
+	sockopt.SetBlocking(c, true, 0)
 	return &conn{c: c, br: bufio.NewReaderSize(c, 64<<10), bw: bufio.NewWriterSize(c, 16<<10)}, nil
 }
 
