@@ -108,8 +108,12 @@ func (cc *clientConn) serve() {
 		tc.SetNoDelay(true)
 	}
 	if blockingSlots.Take() {
-		cc.blocking = sockopt.SetBlocking(cc.c, true, idleTimeout)
-		defer blockingSlots.Release()
+		// A connection that cannot block (TLS) gives its slot back at once.
+		if cc.blocking = sockopt.SetBlocking(cc.c, true, idleTimeout); cc.blocking {
+			defer blockingSlots.Release()
+		} else {
+			blockingSlots.Release()
+		}
 	}
 	if a, ok := cc.c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.ip = []byte(a.IP.String())

@@ -18,7 +18,7 @@ import (
 // whatever small struct the caller gives: a fraction of the SDK client's
 // CPU, which on a small machine competes with what is measured.
 type Client struct {
-	pool   *Pool
+	pool   *pool
 	url    string
 	region string
 	creds  aws.Credentials
@@ -27,7 +27,7 @@ type Client struct {
 
 // New returns a client of the ECS endpoint (http://host:port).
 func New(endpoint, region, key, secret string) (*Client, error) {
-	pool, err := NewPool(endpoint)
+	pool, err := newPool(endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func (c *Client) Do(ctx context.Context, call Call, out any) error {
 	if err := c.signer.SignHTTP(ctx, c.creds, req, call.hash, "ecs", c.region, time.Now()); err != nil {
 		return err
 	}
-	status, raw, err := c.pool.RoundTrip(ctx, req)
+	status, raw, err := c.pool.roundTrip(ctx, req)
 	if err != nil {
 		return err
 	}

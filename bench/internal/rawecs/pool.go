@@ -16,19 +16,24 @@ import (
 	"github.com/berth-dev/berth/internal/sockopt"
 )
 
-// Pool is the raw client's HTTP/1.1 transport: keep-alive connections,
+// pool is the raw client's HTTP/1.1 transport: keep-alive connections,
 // one request at a time each, written and read by the calling goroutine
 // itself. net/http's Transport hands every request to a writer and a reader
 // goroutine per connection; on a two-core machine where client and server
 // share the CPUs, those hand-offs cost the client more than the request
 // itself. Each connection's socket is in blocking mode, so the caller's
 // thread sleeps in read(2) until the answer is there. The same code drives
-// every target.
-type Pool struct {
+// every target. A read blocked in the kernel does not see its context end:
+// readTimeout bounds it instead, and the context's deadline, when it has
+// one, is the connection's too.
+type pool struct {
 	addr string
 	mu   sync.Mutex
 	idle []*conn
 }
+
+// readTimeout bounds one read of an answer.
+const readTimeout = 60 * time.Second
 
 type conn struct {
 	c  net.Conn
@@ -36,7 +41,7 @@ type conn struct {
 	bw *bufio.Writer
 }
 
-func NewPool(endpoint string) (*Pool, error) {
+func newPool(endpoint string) (*pool, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		return nil, err
@@ -44,10 +49,10 @@ func NewPool(endpoint string) (*Pool, error) {
 	if u.Scheme != "http" {
 		return nil, fmt.Errorf("raw client: %s: only http endpoints", endpoint)
 	}
-	return &Pool{addr: u.Host}, nil
+	return &pool{addr: u.Host}, nil
 }
 
-func (p *Pool) get(ctx context.Context) (*conn, error) {
+func (p *pool) get(ctx context.Context) (*conn, error) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		c := p.idle[n-1]
@@ -61,22 +66,24 @@ func (p *Pool) get(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	sockopt.SetBlocking(c, true, 0)
+	sockopt.SetBlocking(c, true, readTimeout)
 	return &conn{c: c, br: bufio.NewReaderSize(c, 64<<10), bw: bufio.NewWriterSize(c, 16<<10)}, nil
 }
 
-func (p *Pool) put(c *conn) {
+func (p *pool) put(c *conn) {
 	p.mu.Lock()
 	p.idle = append(p.idle, c)
 	p.mu.Unlock()
 }
 
-// RoundTrip writes req (its body already set) and reads the whole answer.
-func (p *Pool) RoundTrip(ctx context.Context, req *http.Request) (status int, body []byte, err error) {
+// roundTrip writes req (its body already set) and reads the whole answer.
+func (p *pool) roundTrip(ctx context.Context, req *http.Request) (status int, body []byte, err error) {
 	c, err := p.get(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
+	deadline, _ := ctx.Deadline() // zero: none
+	c.c.SetDeadline(deadline)
 	if err := req.Write(c.bw); err != nil {
 		c.c.Close()
 		return 0, nil, err
