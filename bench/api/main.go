@@ -38,6 +38,8 @@ type report struct {
 	Targets  []*target `json:"targets"`
 	Cells    []*cell   `json:"cells"`
 	Failures []string  `json:"failures,omitempty"`
+	// SyncFloorMs is one 4 KiB write and fdatasync (-floor).
+	SyncFloorMs float64 `json:"sync_floor_ms,omitempty"`
 }
 
 func main() {
@@ -60,9 +62,17 @@ func main() {
 		accessKey   = flag.String("access-key", "AKIDBENCH", "access key ID the requests are signed with")
 		secretKey   = flag.String("secret-key", "benchsecret", "secret access key the requests are signed with")
 		jsonOut     = flag.Bool("json", false, "print the results as JSON instead of Markdown")
-		floor       = flag.Bool("floor", true, "also measure DescribeClusters against in-process servers that only answer: net/http (floor) and a minimal HTTP/1 responder on blocking sockets (floor-raw)")
+		floor       = flag.Bool("floor", true, "also measure the floors, each server in its own process: DescribeClusters answered by net/http doing nothing (floor-net/http) and by a minimal HTTP/1 responder (floor-raw), a loopback ping-pong (floor-pingpong), and one write + fdatasync in -sync-dir")
+		syncDir     = flag.String("sync-dir", os.TempDir(), "`directory` on the data disk for the fdatasync floor")
+		serveFloorF = flag.String("serve-floor", "", "run as the floor server `KIND` (used by -floor: the benchmark starts itself this way)")
 	)
 	flag.Parse()
+	if *serveFloorF != "" {
+		if err := serveFloor(*serveFloorF); err != nil {
+			fatal("%v", err)
+		}
+		return
+	}
 	// The client's own collector competes with the server for the same
 	// cores; run it as rarely as berth runs its own (cmd/berth) unless GOGC
 	// says otherwise. moto and berth are driven by this same process.
@@ -163,12 +173,19 @@ func main() {
 	}
 
 	if *floor {
-		fmt.Fprintln(os.Stderr, "floors: in-process servers answering DescribeClusters with a fixed body (net/http; raw HTTP/1 on blocking sockets)")
+		fmt.Fprintln(os.Stderr, "floors: servers that do no work, each in its own process")
 		cells, err := floorCells(conc, *warmup, *duration, *maxRequests, *callTO, *region, *accessKey, *secretKey)
 		if err != nil {
 			rep.Failures = append(rep.Failures, fmt.Sprintf("floor: %v", err))
 		}
 		rep.Cells = append(rep.Cells, cells...)
+		d, err := syncFloor(*syncDir, 2000)
+		if err != nil {
+			rep.Failures = append(rep.Failures, fmt.Sprintf("fdatasync floor: %v", err))
+		} else {
+			rep.SyncFloorMs = float64(d) / 1e6
+			fmt.Fprintf(os.Stderr, "  4 KiB write + fdatasync in %s: %.3f ms\n", *syncDir, rep.SyncFloorMs)
+		}
 	}
 
 	if *jsonOut {

@@ -78,41 +78,82 @@ func writeMarkdown(w io.Writer, rep *report) {
 			fmt.Fprintln(w)
 		}
 	}
+	writeFloors(w, rep)
 	for _, f := range rep.Failures {
 		fmt.Fprintf(w, "**%s**\n\n", f)
 	}
 }
 
-// ratioLine is "berth/moto throughput: raw 1 client 52.3×, 8 clients 40.1×; sdk …",
-// and the same for the floor when it was measured.
-func ratioLine(rep *report, scenario string) string {
-	var out []string
-	for _, num := range []string{"berth", "floor", "floor-raw"} {
-		var lines []string
-		for _, cl := range rep.Config.Clients {
-			if l := ratioOf(rep, scenario, cl, num); l != "" {
-				lines = append(lines, cl+" "+l)
-			}
-		}
-		if len(lines) > 0 {
-			out = append(out, num+"/moto throughput: "+strings.Join(lines, "; "))
+// writeFloors prints the floors beside moto's and berth's DescribeClusters
+// (raw client), and the bounds they put on the one-client targets.
+func writeFloors(w io.Writer, rep *report) {
+	var floors []*cell
+	for _, ce := range rep.Cells {
+		if ce.Scenario == floorScenario {
+			floors = append(floors, ce)
 		}
 	}
-	return strings.Join(out, "\n\n")
+	if len(floors) == 0 && rep.SyncFloorMs == 0 {
+		return
+	}
+	fmt.Fprintln(w, "### Floors: servers that do no work, each in its own process")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| floor | clients | req/s | p50 ms | p99 ms | ×moto DescribeClusters | berth DescribeClusters / floor |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	for _, ce := range floors {
+		vsMoto, berthShare := "–", "–"
+		if m := find(rep, "moto", "DescribeClusters", "raw", ce.Concurrency); m != nil && m.ReqPerSec > 0 {
+			vsMoto = fmt.Sprintf("%.1f×", ce.ReqPerSec/m.ReqPerSec)
+		}
+		if b := find(rep, "berth", "DescribeClusters", "raw", ce.Concurrency); b != nil && ce.ReqPerSec > 0 {
+			berthShare = fmt.Sprintf("%.0f %%", 100*b.ReqPerSec/ce.ReqPerSec)
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %.3f | %.3f | %s | %s |\n", ce.Target, ce.Concurrency, fmtRate(ce.ReqPerSec), ce.P50ms, ce.P99ms, vsMoto, berthShare)
+	}
+	fmt.Fprintln(w)
+	if rep.SyncFloorMs > 0 {
+		fmt.Fprintf(w, "One 4 KiB write + fdatasync (the least a durable commit costs): %.3f ms.\n\n", rep.SyncFloorMs)
+	}
+	if m, pp := find(rep, "moto", "DescribeClusters", "raw", 1), find(rep, floorPingPong, floorScenario, "raw", 1); m != nil && pp != nil && m.ReqPerSec > 0 {
+		fmt.Fprintf(w, "- Reads at 50× moto with one client: %s DescribeClusters/s, %.0f µs per call. The ping-pong floor completes %s exchanges/s (%.1f× moto).\n",
+			fmtRate(50*m.ReqPerSec), 1e6/(50*m.ReqPerSec), fmtRate(pp.ReqPerSec), pp.ReqPerSec/m.ReqPerSec)
+	}
+	if m, raw := find(rep, "moto", "RegisterTaskDefinition", "raw", 1), find(rep, floorRaw, floorScenario, "raw", 1); m != nil && raw != nil && m.ReqPerSec > 0 && raw.ReqPerSec > 0 && rep.SyncFloorMs > 0 {
+		bound := 1 / (1/raw.ReqPerSec + rep.SyncFloorMs/1e3)
+		fmt.Fprintf(w, "- Durable writes with one client: the raw floor's round trip plus one fdatasync allows %s/s, %.1f× moto's RegisterTaskDefinition (%s/s).\n",
+			fmtRate(bound), bound/m.ReqPerSec, fmtRate(m.ReqPerSec))
+	}
+	fmt.Fprintln(w)
 }
 
-func ratioOf(rep *report, scenario, client, num string) string {
-	get := func(target string, conc int) *cell {
-		for _, ce := range rep.Cells {
-			if ce.Target == target && ce.Scenario == scenario && ce.Client == client && ce.Concurrency == conc && ce.Skipped == "" {
-				return ce
-			}
+// ratioLine is "berth/moto throughput: raw 1 client 52.3×, 8 clients 40.1×; sdk …".
+func ratioLine(rep *report, scenario string) string {
+	var lines []string
+	for _, cl := range rep.Config.Clients {
+		if l := ratioOf(rep, scenario, cl); l != "" {
+			lines = append(lines, cl+" "+l)
 		}
-		return nil
 	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "berth/moto throughput: " + strings.Join(lines, "; ")
+}
+
+// find returns the measured cell, or nil.
+func find(rep *report, target, scenario, client string, conc int) *cell {
+	for _, ce := range rep.Cells {
+		if ce.Target == target && ce.Scenario == scenario && ce.Client == client && ce.Concurrency == conc && ce.Skipped == "" {
+			return ce
+		}
+	}
+	return nil
+}
+
+func ratioOf(rep *report, scenario, client string) string {
 	var parts []string
 	for _, conc := range rep.Config.Concurrency {
-		b, m := get(num, conc), get("moto", conc)
+		b, m := find(rep, "berth", scenario, client, conc), find(rep, "moto", scenario, client, conc)
 		if b == nil || m == nil {
 			continue
 		}

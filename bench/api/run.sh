@@ -89,7 +89,7 @@ log "berth on 127.0.0.1:$BERTH_PORT (pid $BERTH_PID), moto_server on 127.0.0.1:$
 # -duration/-max-requests, and the whole program by this timeout.
 rc=0
 timeout "${BENCH_TIMEOUT:-900}" "$TMP/benchapi" \
-	-berth "http://127.0.0.1:$BERTH_PORT" -moto "http://127.0.0.1:$MOTO_PORT" "$@" || rc=$?
+	-berth "http://127.0.0.1:$BERTH_PORT" -moto "http://127.0.0.1:$MOTO_PORT" -sync-dir "$TMP" "$@" || rc=$?
 
 # The physical floor of a durable write on this disk: one bbolt commit
 # (two fdatasyncs) at a time, and with writers sharing commits. A serial
