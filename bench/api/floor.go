@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -185,9 +184,14 @@ func startFloor(kind string) (string, func(), error) {
 }
 
 // pingPongOp exchanges one message over one of the pooled connections
-// (one per concurrent client), in blocking mode as the raw client's are.
+// (one per concurrent client, each with its buffer), in blocking mode as
+// the raw client's are.
 func pingPongOp(addr string, conc int) (op, func(), error) {
-	conns := make(chan net.Conn, conc)
+	type pingConn struct {
+		net.Conn
+		buf []byte
+	}
+	conns := make(chan pingConn, conc)
 	var all []net.Conn
 	closeAll := func() {
 		for _, c := range all {
@@ -202,19 +206,15 @@ func pingPongOp(addr string, conc int) (op, func(), error) {
 		}
 		sockopt.SetBlocking(c, true, 10*time.Second)
 		all = append(all, c)
-		conns <- c
+		conns <- pingConn{c, make([]byte, pingPongSize)}
 	}
-	var bufs sync.Pool
-	bufs.New = func() any { b := make([]byte, pingPongSize); return &b }
 	return func(ctx context.Context) error {
 		c := <-conns
 		defer func() { conns <- c }()
-		b := bufs.Get().(*[]byte)
-		defer bufs.Put(b)
-		if _, err := c.Write(*b); err != nil {
+		if _, err := c.Write(c.buf); err != nil {
 			return err
 		}
-		_, err := io.ReadFull(c, *b)
+		_, err := io.ReadFull(c, c.buf)
 		return err
 	}, closeAll, nil
 }
