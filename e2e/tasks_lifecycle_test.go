@@ -75,13 +75,20 @@ func TestTaskStopTimeoutHonoured(t *testing.T) {
 	startAgent(t, s, "default")
 	img := requireDocker(t)
 	stubborn := ctrDef("stubborn", img, true, "testapp", "sleep", "3600")
-	stubborn.Environment = []types.KeyValuePair{{Name: aws.String("IGNORE_SIGTERM"), Value: aws.String("1")}}
+	ready := types.KeyValuePair{Name: aws.String("SAY_READY"), Value: aws.String("1")}
+	stubborn.Environment = []types.KeyValuePair{{Name: aws.String("IGNORE_SIGTERM"), Value: aws.String("1")}, ready}
 	stubborn.StopTimeout = aws.Int32(3)
 	polite := ctrDef("polite", img, false, "testapp", "sleep", "3600")
+	polite.Environment = []types.KeyValuePair{ready}
 	td := registerTD(t, c, &ecs.RegisterTaskDefinitionInput{Family: aws.String("stop"), ContainerDefinitions: []types.ContainerDefinition{stubborn, polite}})
 	tk := runTask(t, c, &ecs.RunTaskInput{TaskDefinition: aws.String(td)})
 	arn := aws.ToString(tk.TaskArn)
-	waitStatus(t, c, "default", arn, "RUNNING")
+	tk = waitStatus(t, c, "default", arn, "RUNNING")
+	// RUNNING means Docker started the processes, not that they handle
+	// signals yet: a SIGTERM before that meets Go's default handling (exit 2).
+	for _, name := range []string{"stubborn", "polite"} {
+		waitContainerSays(t, aws.ToString(container(t, tk, name).RuntimeId), "ready")
+	}
 	if _, err := c.StopTask(context.Background(), &ecs.StopTaskInput{Task: aws.String(arn), Reason: aws.String("maintenance window")}); err != nil {
 		t.Fatal(err)
 	}

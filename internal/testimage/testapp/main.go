@@ -4,7 +4,9 @@
 // /bin/testapp and /bin/sleep) and, when that is "testapp", on argv[1].
 //
 //	sleep N                   sleep N seconds (float), exit 0; SIGTERM exits 0
-//	                          at once unless IGNORE_SIGTERM=1
+//	                          at once unless IGNORE_SIGTERM=1; with
+//	                          SAY_READY=1 it prints "ready" once its signal
+//	                          handling is in place
 //	serve PORT [BODY]         HTTP on :PORT: / answers BODY (default "hello
 //	                          from $HOSTNAME"), /health "ok" (500 once
 //	                          /health/fail was called), /sleep/SECONDS BODY
@@ -120,6 +122,9 @@ func cmdSleep(args []string) int {
 	var term <-chan os.Signal
 	if os.Getenv("IGNORE_SIGTERM") != "1" {
 		term = terminated() // (with IGNORE_SIGTERM, init already ignores it)
+	}
+	if os.Getenv("SAY_READY") == "1" {
+		fmt.Println("ready")
 	}
 	select {
 	case <-time.After(d):
