@@ -300,13 +300,17 @@ func TestLoadBalancerDrainDelay(t *testing.T) {
 			Targets: []elbtypes.TargetDescription{{Id: aws.String(env.a.InstanceID), Port: aws.Int32(port)}}})
 		return err == nil && len(h.TargetHealthDescriptions) == 1 && h.TargetHealthDescriptions[0].TargetHealth.State == elbtypes.TargetHealthStateEnumDraining
 	})
-	time.Sleep(100 * time.Millisecond) // the data plane applies it
-	for range 10 {
-		body, err := env.get(0, "/")
-		if err != nil || body != keeperBody {
-			t.Errorf("a new request during the drain: %q, %v; want %q", body, err, keeperBody)
+	// The data plane applies the drain shortly after the record says so;
+	// from then on ten requests in a row reach the other task (round robin
+	// over both would send every second one to the victim).
+	waitFor(t, "new requests reaching only the task that stays", func() bool {
+		for range 10 {
+			if body, err := env.get(0, "/"); err != nil || body != keeperBody {
+				return false
+			}
 		}
-	}
+		return true
+	})
 	wg.Wait()
 	done := time.Time{}
 	fromVictim := 0
