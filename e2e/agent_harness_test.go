@@ -188,23 +188,6 @@ func dockerInspect(t *testing.T, id, format string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// waitContainerSays waits up to 30 s for the container's output to contain
-// text.
-func waitContainerSays(t *testing.T, id, text string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := exec.Command("docker", "logs", id).CombinedOutput()
-		if err == nil && strings.Contains(string(out), text) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("container %s did not say %q within 30 s (logs: %v %q)", id, text, err, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // registerTD registers a task definition with the given containers.
 func registerTD(t *testing.T, c *ecs.Client, in *ecs.RegisterTaskDefinitionInput) string {
 	t.Helper()

@@ -87,7 +87,11 @@ func TestTaskStopTimeoutHonoured(t *testing.T) {
 	// RUNNING means Docker started the processes, not that they handle
 	// signals yet: a SIGTERM before that meets Go's default handling (exit 2).
 	for _, name := range []string{"stubborn", "polite"} {
-		waitContainerSays(t, aws.ToString(container(t, tk, name).RuntimeId), "ready")
+		id := aws.ToString(container(t, tk, name).RuntimeId)
+		waitFor(t, name+" saying ready", func() bool {
+			out, err := exec.Command("docker", "logs", id).CombinedOutput()
+			return err == nil && strings.Contains(string(out), "ready")
+		})
 	}
 	if _, err := c.StopTask(context.Background(), &ecs.StopTaskInput{Task: aws.String(arn), Reason: aws.String("maintenance window")}); err != nil {
 		t.Fatal(err)
